@@ -1,9 +1,6 @@
 """Packaging for lm_ppo. All metadata lives in `settings.ini` (the nbdev 2 pattern); this file only reads it."""
-from pkg_resources import parse_version
 from configparser import ConfigParser
 import setuptools, shlex
-
-assert parse_version(setuptools.__version__) >= parse_version('36.2')
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
