@@ -1,0 +1,230 @@
+"""Side-by-side benchmark: lm_ppo vs trl 0.11.4 (rollout and PPO step) and vs a rollout loop without KV cache.
+
+    python bench/run.py            # tiny GPT-2 (B 16/64 × R 16/48) + SmolLM2-135M (B 16 × R 16/24/48, bf16 variant), ~20 min on 2 cores
+    python bench/run.py --full     # ... plus SmolLM2-135M at B 64 (about an hour more on 2 cores)
+    python bench/run.py --quick    # tiny GPT-2 only, 2 repeats, ~3 min
+
+Each implementation lives in its own worker process (so memory is measured per implementation and one cannot
+warm the other's allocator); the driver sends both the same batches and alternates them (lm_ppo, trl, trl, lm_ppo, ...).
+Writes bench/results/benchmark[_quick].md and .json.
+"""
+from __future__ import annotations
+import argparse, json, multiprocessing as mp, os, statistics, sys, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+# ------------------------------------------------------------------ worker side
+
+def _worker(side, conn, threads):
+    import torch, warnings
+    warnings.filterwarnings('ignore')
+    torch.set_num_threads(threads)
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    impl, impls = None, {}
+    while True:
+        msg = conn.recv()
+        op = msg['op']
+        try:
+            if op == 'quit': break
+            if op == 'setup':                                  # load fresh models and a trainer for one configuration
+                impl = impls.pop('x', None); del impl
+                tok = common.load_tokenizer(msg['path'])
+                impl = common.SIDES[side](msg['path'], tok, msg['cfg'], autocast=msg.get('autocast'))
+                impls['x'] = impl
+                conn.send(dict(n_params=common.n_params(impl.model), vocab=len(tok), eos=tok.eos_token_id,
+                               special=sorted(set(tok.all_special_ids)), pad=tok.pad_token_id))
+            elif op == 'step':
+                torch.manual_seed(msg['seed'])
+                with common.PeakRSS() as mem:
+                    t = time.perf_counter()
+                    s = impl.step(msg['queries'], msg['responses'], msg['scores'])
+                    wall = time.perf_counter() - t
+                conn.send(dict(wall=wall, fwd=float(s['time/ppo/forward_pass']), opt=float(s['time/ppo/optimize_step']),
+                               total=float(s['time/ppo/total']), rss=mem.delta, kl=float(s['objective/kl'])))
+            elif op == 'rollout':
+                torch.manual_seed(msg['seed'])
+                t = time.perf_counter()
+                out = impl.generate(msg['queries'], msg['resp_len'], min_new_tokens=msg['resp_len'])
+                wall = time.perf_counter() - t
+                conn.send(dict(wall=wall, tokens=sum(len(o) for o in out)))
+            elif op == 'nocache':
+                torch.manual_seed(msg['seed'])
+                lm = impl.model.pretrained_model
+                t = time.perf_counter()
+                out = common.generate_no_cache(lm, msg['queries'], msg['resp_len'], msg['pad'])
+                wall = time.perf_counter() - t
+                conn.send(dict(wall=wall, tokens=sum(len(o) for o in out)))
+            elif op == 'matmul':
+                conn.send({str(d): common.matmul_peak(getattr(torch, d)) for d in msg['dtypes']})
+        except Exception as e:                                  # report, don't hang the driver
+            import traceback
+            conn.send(dict(error=f'{type(e).__name__}: {e}', tb=traceback.format_exc()))
+
+class Worker:
+    def __init__(self, side, threads):
+        ctx = mp.get_context('spawn')
+        self.side = side
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(side, child, threads), daemon=True)
+        self.proc.start()
+    def __call__(self, **msg):
+        self.conn.send(msg)
+        r = self.conn.recv()
+        if isinstance(r, dict) and 'error' in r: raise RuntimeError(f'[{self.side}] {r["error"]}\n{r["tb"]}')
+        return r
+    def close(self):
+        try: self.conn.send(dict(op='quit'))
+        except OSError: pass
+        self.proc.join(10)
+
+# ------------------------------------------------------------------ driver side
+
+def med(xs): return statistics.median(xs) if xs else float('nan')
+
+def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, nocache=False, warmup=True, sides=('lm_ppo', 'trl')):
+    cfg = dict(batch=B, mini_batch=max(1, B // 4), epochs=4, lr=lr, forward_batch=16)
+    workers = {s: workers[s] for s in sides}
+    info = {}
+    for w in workers.values():
+        info[w.side] = w(op='setup', path=path, cfg=cfg, autocast=autocast if w.side == 'lm_ppo' else None)
+    meta = info['lm_ppo']
+    special = set(meta['special'])
+    res = {s: dict(rollout=[], step=[]) for s in workers}
+    res['nocache'] = []
+    order = list(workers)
+    if warmup:   # one untimed rollout + step per side, on this configuration
+        qs, rs, sc = common.synthetic_batch(meta['vocab'], B, R, seed=999, special=special)
+        for s in order:
+            workers[s](op='rollout', queries=qs, resp_len=R, seed=0); workers[s](op='step', queries=qs, responses=rs, scores=sc, seed=0)
+    for rep in range(repeats):
+        qs, rs, sc = common.synthetic_batch(meta['vocab'], B, R, seed=1000 + rep, special=special)
+        for s in (order if rep % 2 == 0 else order[::-1]):          # ABBA: alternate who goes first
+            res[s]['rollout'].append(workers[s](op='rollout', queries=qs, resp_len=R, seed=rep))
+            res[s]['step'].append(workers[s](op='step', queries=qs, responses=rs, scores=sc, seed=rep))
+        if nocache:
+            res['nocache'].append(workers['lm_ppo'](op='nocache', queries=qs, resp_len=R, seed=rep, pad=meta['pad']))
+        msg = ' | '.join(f"{s}: roll {res[s]['rollout'][-1]['wall']:.2f}s step {res[s]['step'][-1]['total']:.2f}s" for s in order)
+        msg += f' | load {os.getloadavg()[0]:.1f}'
+        log(f'  {model} B={B} R={R}{" bf16" if autocast else ""} rep {rep + 1}/{repeats}: {msg}'
+            + (f" | no-cache roll {res['nocache'][-1]['wall']:.2f}s" if nocache else ''))
+    # FLOPs: optimisation = 6·N·tokens·epochs (forward + backward), tokens = real query+response tokens (no padding)
+    tokens = sum(len(q) + R for q in qs)
+    out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], autocast=autocast,
+               n_params=meta['n_params'], tokens=tokens, repeats=repeats, load=os.getloadavg()[0])
+    for s in order:
+        st, ro = res[s]['step'], res[s]['rollout']
+        out[s] = dict(rollout_s=med([r['wall'] for r in ro]), rollout_tok_s=med([r['tokens'] / r['wall'] for r in ro]),
+                      step_s=med([r['total'] for r in st]), fwd_s=med([r['fwd'] for r in st]), opt_s=med([r['opt'] for r in st]),
+                      rss_mib=med([r['rss'] for r in st]) / 2**20,
+                      opt_flops=6 * meta['n_params'] * tokens * cfg['epochs'] / med([r['opt'] for r in st]),
+                      raw=dict(step=st, rollout=ro))
+    if nocache:
+        out['nocache'] = dict(rollout_s=med([r['wall'] for r in res['nocache']]),
+                              rollout_tok_s=med([r['tokens'] / r['wall'] for r in res['nocache']]), raw=res['nocache'])
+    return out
+
+def fmt_table(rows, peaks):
+    h = ('| model | B | R | mb | impl | rollout tok/s | step() s | forward s | optimise s | peak RSS Δ MiB | opt FLOP/s (% fp32 peak) '
+         '| step ratio lm_ppo/trl | rollout speed-up vs trl |\n|' + '---|' * 13)
+    lines = [h]
+    for r in rows:
+        a, b = r['lm_ppo'], r['trl']
+        tag = ' (bf16 autocast)' if r['autocast'] else ''
+        peak = peaks['bfloat16' if r['autocast'] == 'bf16' else 'float32']
+        for name, x in (('lm_ppo' + tag, a),) + ((('trl 0.11.4', b),) if not r['autocast'] else ()):
+            ratio = f"**{a['step_s'] / b['step_s']:.2f}×**" if x is a else ''
+            roll = f"{a['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if x is a else ''
+            pk = peak if x is a else peaks['float32']
+            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {name} | {x['rollout_tok_s']:.0f} | {x['step_s']:.2f} "
+                         f"| {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} | {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) "
+                         f"| {ratio} | {roll} |")
+    return '\n'.join(lines)
+
+def fmt_nocache(rows):
+    lines = ['| model | B | R | lm_ppo rollout s (KV cache) | no-cache loop s | speed-up |', '|---|---|---|---|---|---|']
+    for r in rows:
+        if 'nocache' in r:
+            a, n = r['lm_ppo']['rollout_s'], r['nocache']['rollout_s']
+            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {a:.2f} | {n:.2f} | **{n / a:.1f}×** |")
+    return '\n'.join(lines)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--quick', action='store_true', help='tiny GPT-2 only, 2 repeats')
+    ap.add_argument('--models', nargs='*', default=None, choices=list(common.MODELS))
+    ap.add_argument('--repeats', type=int, default=None, help='timed repeats per configuration (default 3 tiny, 2 SmolLM2)')
+    ap.add_argument('--full', action='store_true', help='also SmolLM2-135M at B=64 (about an hour more on 2 cores)')
+    ap.add_argument('--no-bf16', action='store_true', help='skip the bf16-autocast variant of the headline configuration')
+    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--lr', type=float, default=1.41e-5)
+    ap.add_argument('--out', default=None, help='output stem under bench/results (default benchmark or benchmark_quick)')
+    a = ap.parse_args(argv)
+    models = a.models or (['tiny-gpt2'] if a.quick else ['tiny-gpt2', 'SmolLM2-135M'])
+    stem = a.out or ('benchmark_quick' if a.quick else 'benchmark')
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    logf = open(common.RESULTS/f'{stem}.log', 'w')
+    t_start = time.time()
+    def log(s):
+        s = f'[{time.time() - t_start:6.0f}s] {s}'; print(s, flush=True); logf.write(s + '\n'); logf.flush()
+
+    os.environ['BENCH_THREADS'] = str(a.threads)
+    workers = {s: Worker(s, a.threads) for s in ('lm_ppo', 'trl')}
+    log(f'load average at start: {os.getloadavg()}')
+    try:
+        import torch
+        torch.set_num_threads(a.threads)
+        peaks = workers['lm_ppo'](op='matmul', dtypes=['float32', 'bfloat16'])
+        log(f"matmul peak (2048³, {a.threads} threads): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s")
+        rows = []
+        for model in models:
+            path = common.MODELS[model]()
+            reps = a.repeats or (2 if a.quick else 3 if model == 'tiny-gpt2' else 2)
+            grid = [(16, 16), (16, 48), (64, 16), (64, 48)]
+            big = model == 'SmolLM2-135M'
+            if big: grid = [(16, 24)] + [(b, r) for b, r in grid if a.full or b == 16]   # headline first; B=64 only with --full
+            for B, R in grid:
+                nocache = B == 16 and R == 48
+                rows.append(bench_config(workers, model, path, B, R, reps + (1 if (big and R == 24) else 0),
+                                         a.lr, log, nocache=nocache, warmup=not big))
+            if big and not a.no_bf16:   # the bf16-autocast lever: lm_ppo only, compared with the headline's trl numbers
+                r = bench_config(workers, model, path, 16, 24, reps, a.lr, log, autocast='bf16', warmup=False, sides=('lm_ppo',))
+                r['trl'] = rows[[i for i, x in enumerate(rows) if x['model'] == model and x['R'] == 24][0]]['trl']
+                rows.append(r)
+        mach = common.machine(); mach['threads'] = a.threads
+        md = [f'# lm_ppo vs trl 0.11.4 — {"quick" if a.quick else "full"} run',
+              '', f"Machine: {mach['cpu']}, {mach['cores']} cores ({mach['threads']} torch threads), flags: {mach['flags']}; "
+              f"torch {mach['torch']}, transformers {mach['transformers']}, trl {mach['trl']}, Python {mach['python']}. "
+              f"Run took {time.time() - t_start:.0f} s on {time.strftime('%Y-%m-%d')}.",
+              '', f"Matmul peak measured in this run (2048×2048 @ 2048×2048, best of 5): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, "
+              f"bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s.",
+              '', 'Medians over the repeats; lm_ppo and trl alternate (ABBA) on identical batches, each in its own worker process. '
+              'Query 5-7 tokens, response exactly R tokens, 4 PPO epochs, mini-batch mb = B/4, lr 1.41e-5, fp32 weights. '
+              'rollout tok/s = B·R / wall time of one batched sampling call (top_k=0, top_p=1, min_new_tokens=R). '
+              "step() s = the implementation's own `time/ppo/total`; forward = `time/ppo/forward_pass` (policy + reference, no grad), "
+              'optimise = `time/ppo/optimize_step`. Peak RSS Δ = resident-set peak during step() minus RSS just before '
+              '(sampled every 5 ms in the worker process). Opt FLOP/s = 6 · N_params · tokens · epochs / optimise s, '
+              'tokens = real query+response tokens of the batch (no padding, attention FLOPs ignored), '
+              'as a fraction of the fp32 matmul peak (bf16 peak for the bf16-autocast row).',
+              '', fmt_table(rows, peaks), '', '## Rollout vs the no-KV-cache loop (2020 design)', '',
+              'The loop re-runs the whole (left-padded) prefix for each new token, batched, same model, same sampling.', '',
+              fmt_nocache(rows), '']
+        head = [r for r in rows if r['model'] == 'SmolLM2-135M' and r['B'] == 16 and r['R'] == 24 and not r['autocast']]
+        if head:
+            h = head[0]
+            md += ['## Headline (SmolLM2-135M, B 16, R 24, mb 4, 4 epochs)', '',
+                   f"lm_ppo step() {h['lm_ppo']['step_s']:.2f} s vs trl {h['trl']['step_s']:.2f} s: ratio "
+                   f"**{h['lm_ppo']['step_s'] / h['trl']['step_s']:.2f}×** (bar: ≤ 0.40×).", '']
+        text = '\n'.join(md)
+        (common.RESULTS/f'{stem}.md').write_text(text)
+        for r in rows:
+            for s in ('lm_ppo', 'trl'): r[s].pop('raw', None)
+        (common.RESULTS/f'{stem}.json').write_text(json.dumps(dict(machine=mach, peaks=peaks, rows=rows), indent=1, default=str))
+        print(text)
+    finally:
+        for w in workers.values(): w.close()
+
+if __name__ == '__main__':
+    main()
