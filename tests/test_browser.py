@@ -1,0 +1,220 @@
+"""The interactive trainer in a real browser: JupyterLab on 127.0.0.1, a demo notebook on a tiny GPT-2, headless Chromium.
+
+Runs with `pytest -m browser tests/test_browser.py`. Needs `jupyterlab` and `playwright` (pip) and Chromium at
+/usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM; skips with a message where one is missing.
+Screenshots go to $LM_PPO_SCREENSHOT_DIR (default: the test's tmp folder); measured latencies are printed.
+"""
+import importlib.util, json, os, secrets, shutil, socket, statistics, subprocess, sys, time, urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--no-first-run', '--disable-sync', '--disable-dev-shm-usage']
+BATCH = 16
+LATENCY_BUDGET_MS = 100
+
+DEMO_CELL = f"""
+import torch
+from pathlib import Path
+from transformers import AutoTokenizer
+from transformers.utils import logging; logging.disable_progress_bar()
+from lm_ppo.models import build_tiny_gpt2, AutoModelForCausalLMWithValueHead
+from lm_ppo.ppo import PPOTrainer
+from lm_ppo.interactive import InteractiveTrainer
+
+path = build_tiny_gpt2(Path('tiny-gpt2'), n_layer=4, n_embd=256, n_head=4)
+tok = AutoTokenizer.from_pretrained(path)
+torch.manual_seed(0)
+trainer = PPOTrainer(AutoModelForCausalLMWithValueHead.from_pretrained(path), tokenizer=tok,
+                     ppo_epochs=8, mini_batch_size=4, forward_batch_size=16, lr=1e-4)
+texts = ['the movie was', 'this film is', 'i loved the', 'the plot was', 'a bad film', 'what a', 'the actors were',
+         'the music', 'a great cast', 'the ending was']
+ui = InteractiveTrainer(trainer, texts, lambda q, r: torch.tensor([len(x) / 40 for x in r]), batch_size={BATCH},
+                        folder='run', mode='manual', gen_kwargs=dict(max_new_tokens=12))
+ui
+"""
+
+
+def _missing():
+    if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
+        return f'no Chromium at {CHROMIUM} (apt-get install -y chromium, or set $CHROMIUM)'
+    for mod, pkg in (('playwright', 'playwright'), ('jupyterlab', 'jupyterlab'), ('ipywidgets', 'ipywidgets'),
+                     ('jupyterlab_widgets', 'jupyterlab_widgets'), ('nbformat', 'nbformat')):
+        if importlib.util.find_spec(mod) is None: return f'the Python package {pkg} is not installed (pip install {pkg})'
+    return None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    "A JupyterLab server on a free port of 127.0.0.1 with a token, serving a folder with demo.ipynb."
+    why = _missing()
+    if why: pytest.skip(f'browser test skipped: {why}')
+    import nbformat
+    root = tmp_path/'lab'; root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DEMO_CELL.strip())])
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
+    nbformat.write(nb, root/'demo.ipynb')
+    notes = tmp_path/'settings'/'@jupyterlab'/'apputils-extension'
+    notes.mkdir(parents=True)
+    (notes/'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false', 'checkForUpdates': False}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(tmp_path/'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path/'ws'),
+           'JUPYTER_RUNTIME_DIR': str(tmp_path/'runtime'),
+           'HF_HUB_OFFLINE': '1', 'PYTHONUNBUFFERED': '1'}
+    log = open(tmp_path/'lab.log', 'w')
+    proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--ServerApp.ip=127.0.0.1',
+                             f'--ServerApp.port={port}', '--ServerApp.port_retries=0', f'--IdentityProvider.token={token}',
+                             f'--ServerApp.root_dir={root}', '--allow-root', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+                             '--LabApp.news_url=None', '--LabApp.extension_manager=readonly'],
+                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2): break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f'JupyterLab did not start:\n{(tmp_path/"lab.log").read_text()[-3000:]}')
+                time.sleep(0.3)
+        yield dict(url=url, token=token, root=root)
+    finally:
+        proc.terminate()
+        try: proc.wait(15)
+        except subprocess.TimeoutExpired: proc.kill()
+        log.close()
+
+
+# JavaScript run in the page: click an element and time until a condition on the page holds (checked every frame).
+TIME_UNTIL = """async ([clickSel, cond]) => {
+  const t0 = performance.now();
+  document.querySelector(clickSel).click();
+  const check = new Function(cond);
+  while (!check()) {
+    if (performance.now() - t0 > 5000) return -1;
+    await new Promise(r => requestAnimationFrame(r));
+  }
+  return performance.now() - t0;
+}"""
+
+
+# the same for typing into a text box: append `text` as the browser does on a keystroke (an `input` event)
+TYPE_UNTIL = """async ([sel, text, cond]) => {
+  const el = document.querySelector(sel);
+  const t0 = performance.now();
+  el.value += text;
+  el.dispatchEvent(new Event('input', {bubbles: true}));
+  const check = new Function(cond);
+  while (!check()) {
+    if (performance.now() - t0 > 5000) return -1;
+    await new Promise(r => requestAnimationFrame(r));
+  }
+  return performance.now() - t0;
+}"""
+
+
+def _status(page): return page.inner_text('.lm-ppo-status')
+
+
+def _shot(page, path):
+    "Screenshot of the whole widget (the notebook scrolls inside JupyterLab, so the viewport is made tall enough)."
+    ui = page.locator('.lm-ppo-ui')
+    ui.scroll_into_view_if_needed()
+    box = ui.bounding_box()
+    page.screenshot(path=str(path), clip=dict(x=box['x'], y=box['y'], width=box['width'], height=min(box['height'], 2800)))
+
+
+def test_browser_label_train_and_responsiveness(lab, tmp_path):
+    from playwright.sync_api import sync_playwright, expect
+    shots = Path(os.environ.get('LM_PPO_SCREENSHOT_DIR') or tmp_path/'screenshots'); shots.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    report = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={'width': 1300, 'height': 3000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{lab['url']}/lab/tree/demo.ipynb?token={lab['token']}")
+            page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=90_000)
+            # wait for the kernel, then run the cell
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
+            page.click('.jp-Cell .jp-InputArea-editor')
+            page.keyboard.press('Shift+Enter')
+            page.wait_for_selector('.lm-ppo-ui', timeout=90_000)
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=90_000)
+            assert page.locator('.lm-ppo-card:visible').count() == BATCH
+            _shot(page, shots/'interactive-batch.png')
+
+            # label the batch as a person would: a button, a typed value, keys, then accept the rest
+            t0 = time.perf_counter()
+            page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'1/{BATCH} labelled')
+            number = page.locator('.lm-ppo-card-1 input[type="text"]')
+            number.fill('-0.5'); number.press('Enter')
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'2/{BATCH} labelled')
+            keys = page.locator('.lm-ppo-keys input')
+            keys.click()
+            keys.press_sequentially('3' * 6 + '1' * 3 + 's', delay=60)     # +1 six times, -1 three times, one skip
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'12/{BATCH} labelled')
+            page.get_by_role('button', name='Accept suggestions').click()
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'{BATCH}/{BATCH} labelled')
+            report['label_16_s'] = time.perf_counter() - t0
+            expect(page.locator('.lm-ppo-card-0 .lm-ppo-rewards button.mod-active')).to_have_text('+1')
+            png_before = page.get_attribute('.lm-ppo-plot', 'src')
+
+            # train, and measure how fast widgets answer while the update runs
+            page.click('.lm-ppo-train')
+            expect(page.locator('.lm-ppo-status')).to_contain_text('training', timeout=10_000)
+            assert page.locator('.lm-ppo-train').is_disabled()
+            assert page.locator('.lm-ppo-card-0 .lm-ppo-rewards button').first.is_disabled()
+            toggle_ms, pending_ms = [], []
+            past = '.lm-ppo-show-past'
+            visible = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display !== 'none'"
+            hidden = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display === 'none'"
+            n = 0
+            while 'training' in _status(page) and (len(toggle_ms) < 8 or len(pending_ms) < 4) and n < 40:
+                ms = page.evaluate(TIME_UNTIL, [past, visible if n % 2 == 0 else hidden])
+                if ms >= 0 and 'training' in _status(page): toggle_ms.append(ms)
+                count = f"return document.querySelector('.lm-ppo-pending-count').innerText.startsWith('{n + 1} quer')"
+                ms = page.evaluate(TYPE_UNTIL, ['.lm-ppo-pending textarea', 'x' if n == 0 else '\nx', count])
+                if ms >= 0 and 'training' in _status(page): pending_ms.append(ms)
+                n += 1
+            report['toggle_roundtrip_ms'] = [round(x, 1) for x in toggle_ms]
+            report['typed_query_roundtrip_ms'] = [round(x, 1) for x in pending_ms]
+            _shot(page, shots/'interactive-training.png')
+
+            # the update ends: stats, plot and a fresh batch (with the typed queries first)
+            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1', timeout=120_000)
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=120_000)
+            assert page.get_attribute('.lm-ppo-plot', 'src') != png_before
+            expect(page.locator('.lm-ppo-card-0')).to_contain_text('x')
+            if page.locator('.lm-ppo-table').is_hidden(): page.click(past)
+            expect(page.locator('.lm-ppo-table')).to_contain_text('Batch 0')
+            # a second round with the keyboard only: accept every suggestion, train
+            keys.click(); keys.press_sequentially('at')
+            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2', timeout=120_000)
+            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=120_000)
+            _shot(page, shots/'interactive.png')
+        finally:
+            browser.close()
+    log = [json.loads(l) for l in (lab['root']/'run'/'labels.jsonl').read_text().splitlines()]
+    sub = [r for r in log if r['event'] == 'submit']
+    assert len(sub) == 2 * BATCH and [r['reward'] for r in sub[:2]] == [1.0, -0.5]
+    assert sum(r['skipped'] for r in sub) == 1 and [r['event'] for r in log].count('step') == 2
+    assert [r['source'] for r in sub[BATCH:]] == ['suggested'] * BATCH
+    report['total_s'] = round(time.time() - t_start, 1)
+    print('\nbrowser test report:', json.dumps(report))
+    (shots/'report.json').write_text(json.dumps(report, indent=1))
+    assert len(toggle_ms) >= 3, f'the update ended before enough measurements: {report}'
+    assert report['label_16_s'] < 30, report
+    assert statistics.median(toggle_ms) < LATENCY_BUDGET_MS, f'widgets answered slowly during the update: {report}'
