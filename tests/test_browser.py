@@ -4,7 +4,7 @@ Runs with `pytest -m browser tests/test_browser.py`. Needs `jupyterlab` and `pla
 /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM; skips with a message where one is missing.
 Screenshots go to $LM_PPO_SCREENSHOT_DIR (default: the test's tmp folder); measured latencies are printed.
 """
-import importlib.util, json, os, secrets, shutil, socket, statistics, subprocess, sys, time, urllib.request
+import contextlib, importlib.util, json, os, secrets, shutil, socket, statistics, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
@@ -54,24 +54,17 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    "A JupyterLab server on a free port of 127.0.0.1 with a token, serving a folder with demo.ipynb."
-    why = _missing()
-    if why: pytest.skip(f'browser test skipped: {why}')
-    import nbformat
-    root = tmp_path/'lab'; root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DEMO_CELL.strip())])
-    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
-    nbformat.write(nb, root/'demo.ipynb')
-    notes = tmp_path/'settings'/'@jupyterlab'/'apputils-extension'
-    notes.mkdir(parents=True)
+@contextlib.contextmanager
+def running_lab(root, work):
+    "A JupyterLab server on a free port of 127.0.0.1 with a token, serving `root`; its settings and log in `work`."
+    work = Path(work)
+    notes = work/'settings'/'@jupyterlab'/'apputils-extension'
+    notes.mkdir(parents=True, exist_ok=True)
     (notes/'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false', 'checkForUpdates': False}))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(tmp_path/'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path/'ws'),
-           'JUPYTER_RUNTIME_DIR': str(tmp_path/'runtime'),
-           'HF_HUB_OFFLINE': '1', 'PYTHONUNBUFFERED': '1'}
-    log = open(tmp_path/'lab.log', 'w')
+    env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(work/'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(work/'ws'),
+           'JUPYTER_RUNTIME_DIR': str(work/'runtime'), 'HF_HUB_OFFLINE': '1', 'PYTHONUNBUFFERED': '1'}
+    log = open(work/'lab.log', 'w')
     proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--ServerApp.ip=127.0.0.1',
                              f'--ServerApp.port={port}', '--ServerApp.port_retries=0', f'--IdentityProvider.token={token}',
                              f'--ServerApp.root_dir={root}', '--allow-root', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
@@ -85,14 +78,42 @@ def lab(tmp_path):
                 with urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2): break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f'JupyterLab did not start:\n{(tmp_path/"lab.log").read_text()[-3000:]}')
+                    raise RuntimeError(f'JupyterLab did not start:\n{(work/"lab.log").read_text()[-3000:]}')
                 time.sleep(0.3)
-        yield dict(url=url, token=token, root=root)
+        yield dict(url=url, token=token, root=Path(root))
     finally:
         proc.terminate()
         try: proc.wait(15)
         except subprocess.TimeoutExpired: proc.kill()
         log.close()
+
+
+def open_and_run(page, lab, name):
+    "Open notebook `name`, wait for its kernel, and run all its cells."
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
+    page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=90_000)
+    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
+    page.click('.jp-Cell .jp-InputArea-editor')
+    page.keyboard.press('Escape')
+    page.keyboard.press('Control+a')          # select all cells (command mode), then run them
+    page.keyboard.press('Shift+Enter')
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    "JupyterLab serving a folder with demo.ipynb, a one-cell notebook that shows the trainer on a tiny GPT-2."
+    why = _missing()
+    if why: pytest.skip(f'browser test skipped: {why}')
+    import nbformat
+    root = tmp_path/'lab'; root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DEMO_CELL.strip())])
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
+    nbformat.write(nb, root/'demo.ipynb')
+    with running_lab(root, tmp_path) as lab: yield lab
 
 
 # JavaScript run in the page: click an element and time until a condition on the page holds (checked every frame).
@@ -140,16 +161,11 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
     t_start = time.time()
     report = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={'width': 1300, 'height': 3000})
             page.set_default_timeout(60_000)
-            page.goto(f"{lab['url']}/lab/tree/demo.ipynb?token={lab['token']}")
-            page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=90_000)
-            # wait for the kernel, then run the cell
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-            page.click('.jp-Cell .jp-InputArea-editor')
-            page.keyboard.press('Shift+Enter')
+            open_and_run(page, lab, 'demo.ipynb')
             page.wait_for_selector('.lm-ppo-ui', timeout=90_000)
             expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=90_000)
             assert page.locator('.lm-ppo-card:visible').count() == BATCH
