@@ -84,7 +84,17 @@ class Worker:
 
 def med(xs): return statistics.median(xs) if xs else float('nan')
 
-def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, nocache=False, warmup=True, sides=('lm_ppo', 'trl')):
+def parse_configs(specs):
+    "'SmolLM2-135M:16x24' or 'SmolLM2-135M:16x48:rollout' or 'SmolLM2-135M:16x24:bf16' -> dicts."
+    out = []
+    for spec in specs:
+        model, br, *flags = spec.split(':')
+        B, R = map(int, br.lower().split('x'))
+        out.append(dict(model=model, B=B, R=R, rollout_only='rollout' in flags, autocast='bf16' if 'bf16' in flags else None))
+    return out
+
+def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, nocache=False, warmup=True, sides=('lm_ppo', 'trl'),
+                 rollout_only=False, first='lm_ppo', raw_log=None):
     cfg = dict(batch=B, mini_batch=max(1, B // 4), epochs=4, lr=lr, forward_batch=16)
     workers = {s: workers[s] for s in sides}
     info = {}
@@ -94,7 +104,7 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, no
     special = set(meta['special'])
     res = {s: dict(rollout=[], step=[]) for s in workers}
     res['nocache'] = []
-    order = list(workers)
+    order = sorted(workers, key=lambda s: s != first)
     if warmup:   # one untimed rollout + step per side, on this configuration
         qs, rs, sc = common.synthetic_batch(meta['vocab'], B, R, seed=999, special=special)
         for s in order:
@@ -103,23 +113,29 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, no
         qs, rs, sc = common.synthetic_batch(meta['vocab'], B, R, seed=1000 + rep, special=special)
         for s in (order if rep % 2 == 0 else order[::-1]):          # ABBA: alternate who goes first
             res[s]['rollout'].append(workers[s](op='rollout', queries=qs, resp_len=R, seed=rep))
-            res[s]['step'].append(workers[s](op='step', queries=qs, responses=rs, scores=sc, seed=rep))
+            if not rollout_only:
+                res[s]['step'].append(workers[s](op='step', queries=qs, responses=rs, scores=sc, seed=rep))
+            if raw_log:
+                raw_log(dict(model=model, B=B, R=R, autocast=autocast, rep=rep, side=s, rollout=res[s]['rollout'][-1],
+                             step=res[s]['step'][-1] if res[s]['step'] else None, load=os.getloadavg()[0]))
         if nocache:
             res['nocache'].append(workers['lm_ppo'](op='nocache', queries=qs, resp_len=R, seed=rep, pad=meta['pad']))
-        msg = ' | '.join(f"{s}: roll {res[s]['rollout'][-1]['wall']:.2f}s step {res[s]['step'][-1]['total']:.2f}s" for s in order)
+            if raw_log: raw_log(dict(model=model, B=B, R=R, rep=rep, side='nocache', rollout=res['nocache'][-1], load=os.getloadavg()[0]))
+        msg = ' | '.join(f"{s}: roll {res[s]['rollout'][-1]['wall']:.2f}s" + (f" step {res[s]['step'][-1]['total']:.2f}s" if res[s]['step'] else '') for s in order)
         msg += f' | load {os.getloadavg()[0]:.1f}'
         log(f'  {model} B={B} R={R}{" bf16" if autocast else ""} rep {rep + 1}/{repeats}: {msg}'
             + (f" | no-cache roll {res['nocache'][-1]['wall']:.2f}s" if nocache else ''))
     # FLOPs: optimisation = 6·N·tokens·epochs (forward + backward), tokens = real query+response tokens (no padding)
     tokens = sum(len(q) + R for q in qs)
-    out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], autocast=autocast,
+    nan = float('nan')
+    out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], autocast=autocast, rollout_only=rollout_only,
                n_params=meta['n_params'], tokens=tokens, repeats=repeats, load=os.getloadavg()[0])
     for s in order:
         st, ro = res[s]['step'], res[s]['rollout']
         out[s] = dict(rollout_s=med([r['wall'] for r in ro]), rollout_tok_s=med([r['tokens'] / r['wall'] for r in ro]),
                       step_s=med([r['total'] for r in st]), fwd_s=med([r['fwd'] for r in st]), opt_s=med([r['opt'] for r in st]),
                       rss_mib=med([r['rss'] for r in st]) / 2**20,
-                      opt_flops=6 * meta['n_params'] * tokens * cfg['epochs'] / med([r['opt'] for r in st]),
+                      opt_flops=6 * meta['n_params'] * tokens * cfg['epochs'] / med([r['opt'] for r in st]) if st else nan,
                       raw=dict(step=st, rollout=ro))
     if nocache:
         out['nocache'] = dict(rollout_s=med([r['wall'] for r in res['nocache']]),
@@ -134,9 +150,9 @@ def fmt_table(rows, peaks):
         a, b = r['lm_ppo'], r['trl']
         tag = ' (bf16 autocast)' if r['autocast'] else ''
         peak = peaks['bfloat16' if r['autocast'] == 'bf16' else 'float32']
-        for name, x in (('lm_ppo' + tag, a),) + ((('trl 0.11.4', b),) if not r['autocast'] else ()):
-            ratio = f"**{a['step_s'] / b['step_s']:.2f}×**" if x is a else ''
-            roll = f"{a['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if x is a else ''
+        for name, x in (('lm_ppo' + tag, a),) + ((('trl 0.11.4', b),) if b and not r['autocast'] else ()):
+            ratio = f"**{a['step_s'] / b['step_s']:.2f}×**" if x is a and b else ''
+            roll = f"{a['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if x is a and b else ''
             pk = peak if x is a else peaks['float32']
             lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {name} | {x['rollout_tok_s']:.0f} | {x['step_s']:.2f} "
                          f"| {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} | {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) "
@@ -157,6 +173,8 @@ def main(argv=None):
     ap.add_argument('--models', nargs='*', default=None, choices=list(common.MODELS))
     ap.add_argument('--repeats', type=int, default=None, help='timed repeats per configuration (default 3 tiny, 2 SmolLM2)')
     ap.add_argument('--full', action='store_true', help='also SmolLM2-135M at B=64 (about an hour more on 2 cores)')
+    ap.add_argument('--configs', nargs='*', default=None, help="instead of the grid, e.g. SmolLM2-135M:16x24 SmolLM2-135M:16x48:rollout SmolLM2-135M:16x24:bf16")
+    ap.add_argument('--first', default='lm_ppo', choices=['lm_ppo', 'trl'], help='who goes first in the first repeat')
     ap.add_argument('--no-bf16', action='store_true', help='skip the bf16-autocast variant of the headline configuration')
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--lr', type=float, default=1.41e-5)
@@ -179,6 +197,17 @@ def main(argv=None):
         peaks = workers['lm_ppo'](op='matmul', dtypes=['float32', 'bfloat16'])
         log(f"matmul peak (2048³, {a.threads} threads): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s")
         rows = []
+        rawf = open(common.RESULTS/f'{stem}.jsonl', 'a')
+        raw_log = lambda d: (rawf.write(json.dumps(d, default=str) + '\n'), rawf.flush())
+        if a.configs:
+            for c in parse_configs(a.configs):
+                path = common.MODELS[c['model']]()
+                r = bench_config(workers, c['model'], path, c['B'], c['R'], a.repeats or 1, a.lr, log, autocast=c['autocast'],
+                                 nocache=c['B'] == 16 and c['R'] == 48, warmup=c['model'] == 'tiny-gpt2', rollout_only=c['rollout_only'],
+                                 sides=('lm_ppo',) if c['autocast'] else ('lm_ppo', 'trl'), first=a.first, raw_log=raw_log)
+                if c['autocast']: r['trl'] = None
+                rows.append(r)
+            models = []
         for model in models:
             path = common.MODELS[model]()
             reps = a.repeats or (2 if a.quick else 3 if model == 'tiny-gpt2' else 2)
@@ -188,9 +217,9 @@ def main(argv=None):
             for B, R in grid:
                 nocache = B == 16 and R == 48
                 rows.append(bench_config(workers, model, path, B, R, reps + (1 if (big and R == 24) else 0),
-                                         a.lr, log, nocache=nocache, warmup=not big))
+                                         a.lr, log, nocache=nocache, warmup=not big, raw_log=raw_log))
             if big and not a.no_bf16:   # the bf16-autocast lever: lm_ppo only, compared with the headline's trl numbers
-                r = bench_config(workers, model, path, 16, 24, reps, a.lr, log, autocast='bf16', warmup=False, sides=('lm_ppo',))
+                r = bench_config(workers, model, path, 16, 24, reps, a.lr, log, autocast='bf16', warmup=False, sides=('lm_ppo',), raw_log=raw_log)
                 r['trl'] = rows[[i for i, x in enumerate(rows) if x['model'] == model and x['R'] == 24][0]]['trl']
                 rows.append(r)
         mach = common.machine(); mach['threads'] = a.threads
@@ -211,7 +240,7 @@ def main(argv=None):
               '', fmt_table(rows, peaks), '', '## Rollout vs the no-KV-cache loop (2020 design)', '',
               'The loop re-runs the whole (left-padded) prefix for each new token, batched, same model, same sampling.', '',
               fmt_nocache(rows), '']
-        head = [r for r in rows if r['model'] == 'SmolLM2-135M' and r['B'] == 16 and r['R'] == 24 and not r['autocast']]
+        head = [r for r in rows if r['model'] == 'SmolLM2-135M' and r['B'] == 16 and r['R'] == 24 and not r['autocast'] and not r['rollout_only']]
         if head:
             h = head[0]
             md += ['## Headline (SmolLM2-135M, B 16, R 24, mb 4, 4 epochs)', '',
@@ -220,7 +249,8 @@ def main(argv=None):
         text = '\n'.join(md)
         (common.RESULTS/f'{stem}.md').write_text(text)
         for r in rows:
-            for s in ('lm_ppo', 'trl'): r[s].pop('raw', None)
+            for s in ('lm_ppo', 'trl'):
+                if r.get(s): r[s].pop('raw', None)
         (common.RESULTS/f'{stem}.json').write_text(json.dumps(dict(machine=mach, peaks=peaks, rows=rows), indent=1, default=str))
         print(text)
     finally:

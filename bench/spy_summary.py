@@ -1,0 +1,56 @@
+"""Summarise a py-spy `--format raw` (collapsed stacks) recording of a process running PPO steps.
+
+    py-spy record --pid PID --rate 20 --format raw -o step.raw      # while the process runs step()
+    python bench/spy_summary.py step.raw [more.raw ...] > bench/results/profile_step_pyspy.txt
+
+Prints, per file: the share of samples spent under key functions (inclusive) and the top functions by self and
+inclusive samples. Samples are wall-clock samples of the active (non-idle) Python thread.
+"""
+from __future__ import annotations
+import re, sys
+from collections import Counter
+
+KEYS = [  # (label, regex on a frame) — inclusive share
+    ('step()', r'^(PPOTrainer\.)?step \('),
+    ('  forward pass (policy+ref, no grad)', r'_forward_batch|batched_forward_pass'),
+    ('  optimisation (train minibatches)', r'_train_minibatch|train_minibatch'),
+    ('    backward', r'backward \(torch/(_tensor|autograd)'),
+    ('    optimizer.step', r'(Adam|Optimizer)\.step|adam \(|_single_tensor_adam|_multi_tensor_adam'),
+    ('    model forward (any)', r'LlamaForCausalLM\.forward|GPT2LMHeadModel\.forward'),
+    ('      attention', r'(LlamaAttention|GPT2Attention)\.forward'),
+    ('      MLP', r'(LlamaMLP|GPT2MLP)\.forward'),
+    ('      RMSNorm/LayerNorm', r'LlamaRMSNorm\.forward|LayerNorm'),
+    ('      lm_head / logits', r'lm_head|Linear\.forward \(torch/nn/modules/linear.py.*\) ?$'),
+    ('    logprobs_from_logits', r'logprobs_from_logits'),
+    ('    entropy_from_logits', r'entropy_from_logits'),
+    ('    loss (ppo_loss / trl loss)', r'ppo_loss|PPOTrainer\.loss \('),
+    ('  stats / bookkeeping', r'_record_stats|record_step_stats|stats_to_np|gather_stats'),
+    ('generate (rollout)', r'generate \('),
+]
+
+def frames(line):
+    stack, _, n = line.rstrip().rpartition(' ')
+    return stack.split(';'), int(n)
+
+def summarise(path):
+    total, incl, self_ = 0, Counter(), Counter()
+    keys = Counter()
+    for line in open(path):
+        if not line.strip(): continue
+        fs, n = frames(line)
+        total += n
+        self_[fs[-1]] += n
+        for f in set(fs): incl[f] += n
+        for label, rx in KEYS:
+            if any(re.search(rx, f) for f in fs): keys[label] += n
+    out = [f'== {path}: {total} samples ({total / 20:.0f} s at 20 Hz)', '', 'Inclusive share under:']
+    for label, _ in KEYS:
+        out.append(f'  {label:<42} {100 * keys[label] / max(total, 1):5.1f}%')
+    out += ['', 'Top 25 by self samples:']
+    out += [f'  {100 * n / total:5.1f}%  {f}' for f, n in self_.most_common(25)]
+    out += ['', 'Top 40 by inclusive samples:']
+    out += [f'  {100 * n / total:5.1f}%  {f}' for f, n in incl.most_common(40)]
+    return '\n'.join(out)
+
+if __name__ == '__main__':
+    print('\n\n'.join(summarise(p) for p in sys.argv[1:]))
