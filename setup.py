@@ -34,7 +34,7 @@ setuptools.setup(
     packages=['lm_ppo'] + ['lm_ppo.' + p for p in setuptools.find_packages(cfg['lib_path'])],
     package_dir={'lm_ppo': cfg['lib_path']},
     include_package_data=True,
-    package_data={'lm_ppo': ['data/*']},
+    package_data={'lm_ppo': ['assets/*']},
     install_requires=reqs('requirements'),
     extras_require=extras,
     python_requires='>=' + min_python,

@@ -131,7 +131,7 @@ def choose_policy(name: str = 'auto') -> tuple[str, str]:
 # %% ../nbs/03a-data.ipynb #f357b711
 def review_openings() -> list[str]:
     "The movie-review openings bundled with `lm_ppo`, one per line."
-    text = importlib.resources.files('lm_ppo').joinpath('data', 'review_openings.txt').read_text(encoding='utf-8')
+    text = importlib.resources.files('lm_ppo').joinpath('assets', 'review_openings.txt').read_text(encoding='utf-8')
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 # %% ../nbs/03a-data.ipynb #570cc106
