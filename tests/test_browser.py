@@ -92,11 +92,13 @@ def open_and_run(page, lab, name):
     "Open notebook `name`, wait for its kernel, and run all its cells."
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
     page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=90_000)
-    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-    page.click('.jp-Cell .jp-InputArea-editor')
-    page.keyboard.press('Escape')
-    page.keyboard.press('Control+a')          # select all cells (command mode), then run them
-    page.keyboard.press('Shift+Enter')
+    page.wait_for_selector('.jp-StatusBar-Widget:has-text("| Idle")', timeout=90_000)   # the kernel is connected
+    page.wait_for_timeout(500)
+    cells = page.locator('.jp-Notebook .jp-Cell')
+    cells.first.locator('.jp-InputPrompt').click()           # select the first cell
+    for _ in range(cells.count()):                           # Shift+Enter runs a cell and selects the next
+        page.keyboard.press('Shift+Enter')
+        page.wait_for_timeout(100)
 
 
 def launch(p):
