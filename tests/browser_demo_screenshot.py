@@ -23,7 +23,8 @@ def main(out='docs/interactive.png', batch=8):
     with running_lab(root, work) as lab, sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(viewport={'width': 1300, 'height': 2600})
-        page.set_default_timeout(600_000)
+        page.set_default_timeout(400_000)
+        expect.set_options(timeout=400_000)
         open_and_run(page, lab, 'demo.ipynb')
         status = page.locator('.lm-ppo-status')
         expect(status).to_contain_text(f'{batch}/{batch} labelled')       # mixed mode: suggestions pre-filled
