@@ -20,7 +20,8 @@ KEYS = [  # (label, regex on a frame) — inclusive share
     ('      attention', r'(LlamaAttention|GPT2Attention)\.forward'),
     ('      MLP', r'(LlamaMLP|GPT2MLP)\.forward'),
     ('      RMSNorm/LayerNorm', r'LlamaRMSNorm\.forward|LayerNorm'),
-    ('      lm_head / logits', r'lm_head|Linear\.forward \(torch/nn/modules/linear.py.*\) ?$'),
+    ('      lm_head (Linear called by *ForCausalLM.forward)', None),
+    ('      all nn.Linear forwards', r'^Linear\.forward \('),
     ('    logprobs_from_logits', r'logprobs_from_logits'),
     ('    entropy_from_logits', r'entropy_from_logits'),
     ('    loss (ppo_loss / trl loss)', r'ppo_loss|PPOTrainer\.loss \('),
@@ -32,18 +33,24 @@ def frames(line):
     stack, _, n = line.rstrip().rpartition(' ')
     return stack.split(';'), int(n)
 
-def summarise(path):
+def summarise(path, only_step=True):
     total, incl, self_ = 0, Counter(), Counter()
     keys = Counter()
     for line in open(path):
         if not line.strip(): continue
         fs, n = frames(line)
+        if only_step and not any(re.search(KEYS[0][1], f) for f in fs): continue   # samples inside step() only
         total += n
         self_[fs[-1]] += n
         for f in set(fs): incl[f] += n
         for label, rx in KEYS:
-            if any(re.search(rx, f) for f in fs): keys[label] += n
-    out = [f'== {path}: {total} samples ({total / 20:.0f} s at 20 Hz)', '', 'Inclusive share under:']
+            if rx is None:
+                hit = any(re.search(r'ForCausalLM\.forward|LMHeadModel\.forward', a) and re.search(r'^(Module\._|Linear\.forward)', b)
+                          and 'Linear.forward' in ''.join(fs[i + 1:i + 4]) and not any('Model.forward' in x for x in fs[i + 1:i + 4])
+                          for i, (a, b) in enumerate(zip(fs, fs[1:])))
+                if hit: keys[label] += n
+            elif any(re.search(rx, f) for f in fs): keys[label] += n
+    out = [f'== {path}: {total} samples inside step() ({total / 20:.0f} s at 20 Hz)', '', 'Inclusive share of step() samples under:']
     for label, _ in KEYS:
         out.append(f'  {label:<42} {100 * keys[label] / max(total, 1):5.1f}%')
     out += ['', 'Top 25 by self samples:']
