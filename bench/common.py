@@ -98,11 +98,12 @@ class LmPPO:
                   init_kl_coef=cfg.get('init_kl_coef', 0.2), adap_kl_ctrl=cfg.get('adap_kl_ctrl', True), seed=seed,
                   forward_batch_size=cfg.get('forward_batch', 16))
         if autocast: kw['autocast'] = autocast
+        self.rollout_dtype = torch.bfloat16 if autocast == 'bf16' else None   # the bf16 variant also samples in bf16
         self.trainer = PPOTrainer(self.model, ref, tok, **kw)
     def generate(self, queries, max_new_tokens, min_new_tokens=0):
         from lm_ppo.rollout import generate
         return generate(self.model, queries, self.tok, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                        batch_size=len(queries), do_sample=True, top_k=0, top_p=1.0)
+                        batch_size=len(queries), do_sample=True, top_k=0, top_p=1.0, dtype=self.rollout_dtype)
     def step(self, queries, responses, scores):
         return self.trainer.step(queries, responses, scores)
 
