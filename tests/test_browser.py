@@ -118,32 +118,24 @@ def lab(tmp_path):
     with running_lab(root, tmp_path) as lab: yield lab
 
 
-# JavaScript run in the page: click an element and time until a condition on the page holds (checked every frame).
-TIME_UNTIL = """async ([clickSel, cond]) => {
+# JavaScript run in the page: do one action, then time until a condition on the page holds (checked every frame).
+def _timed(args, action):
+    return f"""async ([{args}, cond]) => {{
   const t0 = performance.now();
-  document.querySelector(clickSel).click();
+  {action}
   const check = new Function(cond);
-  while (!check()) {
+  while (!check()) {{
     if (performance.now() - t0 > 5000) return -1;
     await new Promise(r => requestAnimationFrame(r));
-  }
+  }}
   return performance.now() - t0;
-}"""
+}}"""
 
-
-# the same for typing into a text box: append `text` as the browser does on a keystroke (an `input` event)
-TYPE_UNTIL = """async ([sel, text, cond]) => {
-  const el = document.querySelector(sel);
-  const t0 = performance.now();
-  el.value += text;
-  el.dispatchEvent(new Event('input', {bubbles: true}));
-  const check = new Function(cond);
-  while (!check()) {
-    if (performance.now() - t0 > 5000) return -1;
-    await new Promise(r => requestAnimationFrame(r));
-  }
-  return performance.now() - t0;
-}"""
+# click an element
+TIME_UNTIL = _timed('clickSel', "document.querySelector(clickSel).click();")
+# type into a text box as the browser does on a keystroke (append `text`, fire an `input` event)
+TYPE_UNTIL = _timed('sel, text', "const el = document.querySelector(sel); el.value += text; "
+                                 "el.dispatchEvent(new Event('input', {bubbles: true}));")
 
 
 def _status(page): return page.inner_text('.lm-ppo-status')
