@@ -70,9 +70,9 @@ def _check_generates(folder: Path, prompt: str = 'This movie was') -> str:
     "Reload the checkpoint in `folder`, continue `prompt` greedily, and fail unless the result reads like English."
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)
-    ids = tok(prompt, return_tensors='pt')
-    with torch.no_grad(): out = model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-    text = tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True)
+    from lm_ppo.rollout import generate
+    out = generate(model, [torch.tensor(tok(prompt).input_ids)], tok, max_new_tokens=12, do_sample=False, stop_at_eos=False)
+    text = tok.decode(out[0], skip_special_tokens=True)
     if not _looks_like_english(text): raise RuntimeError(f'The converted model in {folder} continued {prompt!r} with {text!r}, which is not English.')
     return text
 
