@@ -87,7 +87,7 @@ def n_params(model):
 
 class LmPPO:
     name = 'lm_ppo'
-    def __init__(self, path, tok, cfg, autocast=None, seed=0):
+    def __init__(self, path, tok, cfg, precision='fp32', seed=0):
         from lm_ppo.models import AutoModelForCausalLMWithValueHead
         from lm_ppo.ppo import PPOTrainer
         torch.manual_seed(seed)
@@ -96,20 +96,19 @@ class LmPPO:
         self.tok = tok
         kw = dict(lr=cfg['lr'], batch_size=cfg['batch'], mini_batch_size=cfg['mini_batch'], ppo_epochs=cfg['epochs'],
                   init_kl_coef=cfg.get('init_kl_coef', 0.2), adap_kl_ctrl=cfg.get('adap_kl_ctrl', True), seed=seed,
-                  forward_batch_size=cfg.get('forward_batch', 16))
-        if autocast: kw['autocast'] = autocast
-        self.rollout_dtype = torch.bfloat16 if autocast == 'bf16' else None   # the bf16 variant also samples in bf16
+                  forward_batch_size=cfg.get('forward_batch', 16), precision=precision)
         self.trainer = PPOTrainer(self.model, ref, tok, **kw)
     def generate(self, queries, max_new_tokens, min_new_tokens=0):
+        "Samples from the trainer's compute model (the bf16 copy with precision='bf16'), as lm_ppo.train does."
         from lm_ppo.rollout import generate
-        return generate(self.model, queries, self.tok, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                        batch_size=len(queries), do_sample=True, top_k=0, top_p=1.0, dtype=self.rollout_dtype)
+        return generate(self.trainer.compute_model, queries, self.tok, max_new_tokens=max_new_tokens,
+                        min_new_tokens=min_new_tokens, batch_size=len(queries), do_sample=True, top_k=0, top_p=1.0)
     def step(self, queries, responses, scores):
         return self.trainer.step(queries, responses, scores)
 
 class Trl:
     name = 'trl'
-    def __init__(self, path, tok, cfg, autocast=None, seed=0):
+    def __init__(self, path, tok, cfg, precision='fp32', seed=0):
         warnings.filterwarnings('ignore')
         import trl
         assert trl.__version__ == '0.11.4', trl.__version__

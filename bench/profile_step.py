@@ -17,7 +17,7 @@ def main(argv=None):
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--resp-len', type=int, default=24)
     ap.add_argument('--sides', nargs='*', default=['lm_ppo', 'trl'])
-    ap.add_argument('--autocast', default=None)
+    ap.add_argument('--precision', default='fp32', help="lm_ppo's precision (fp32 bf16 bf16-autocast)")
     a = ap.parse_args(argv)
     import torch
     from torch.profiler import profile, ProfilerActivity
@@ -30,9 +30,9 @@ def main(argv=None):
     cfg = dict(batch=a.batch, mini_batch=max(1, a.batch // 4), epochs=4, lr=1.41e-5)
     qs, rs, sc = common.synthetic_batch(len(tok), a.batch, a.resp_len, seed=1, special=set(tok.all_special_ids))
     out = [f'# step() profile: {a.model}, B {a.batch}, R {a.resp_len}, mb {cfg["mini_batch"]}, 4 epochs, fp32'
-           f'{", autocast " + a.autocast if a.autocast else ""}; {common.machine()}; load {os.getloadavg()}', '']
+           f'{"" if a.precision == "fp32" else ", lm_ppo precision " + a.precision}; {common.machine()}; load {os.getloadavg()}', '']
     for side in a.sides:
-        impl = common.SIDES[side](path, tok, cfg, autocast=a.autocast if side == 'lm_ppo' else None)
+        impl = common.SIDES[side](path, tok, cfg, precision=a.precision if side == 'lm_ppo' else 'fp32')
         impl.step(qs, rs, sc)                                           # warm-up
         t = time.perf_counter(); s = impl.step(qs, rs, sc); plain = time.perf_counter() - t
         with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:

@@ -1,11 +1,13 @@
 """Side-by-side benchmark: lm_ppo vs trl 0.11.4 (rollout and PPO step) and vs a rollout loop without KV cache.
 
-    python bench/run.py            # tiny GPT-2 (B 16/64 × R 16/48) + SmolLM2-135M (B 16 × R 16/24/48, bf16 variant), ~20 min on 2 cores
+    python bench/run.py            # tiny GPT-2 (B 16/64 × R 16/48) + SmolLM2-135M (B 16 × R 16/24/48), ~30 min on 2 cores
     python bench/run.py --full     # ... plus SmolLM2-135M at B 64 (about an hour more on 2 cores)
     python bench/run.py --quick    # tiny GPT-2 only, 2 repeats, ~3 min
+    python bench/run.py --configs SmolLM2-135M:16x24 --precisions fp32 bf16 bf16-autocast --repeats 3 --out NAME
 
-Each implementation lives in its own worker process (so memory is measured per implementation and one cannot
-warm the other's allocator); the driver sends both the same batches and alternates them (lm_ppo, trl, trl, lm_ppo, ...).
+Implementations: lm_ppo in each of `--precisions` (default fp32 and bf16) and trl 0.11.4 (fp32, its default). Each
+lives in its own worker process (so memory is measured per implementation and one cannot warm another's
+allocator); the driver sends all of them the same batches and alternates the order (A B C, C B A, ...).
 Writes bench/results/benchmark[_quick].md and .json.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import common  # noqa: E402
 
 # ------------------------------------------------------------------ worker side
 
-def _worker(side, conn, threads):
+def _worker(side, conn, threads, precision):
     import torch, warnings
     warnings.filterwarnings('ignore')
     torch.set_num_threads(threads)
@@ -32,7 +34,7 @@ def _worker(side, conn, threads):
             if op == 'setup':                                  # load fresh models and a trainer for one configuration
                 impl = impls.pop('x', None); del impl
                 tok = common.load_tokenizer(msg['path'])
-                impl = common.SIDES[side](msg['path'], tok, msg['cfg'], autocast=msg.get('autocast'))
+                impl = common.SIDES[side](msg['path'], tok, msg['cfg'], precision=precision)
                 impls['x'] = impl
                 conn.send(dict(n_params=common.n_params(impl.model), vocab=len(tok), eos=tok.eos_token_id,
                                special=sorted(set(tok.all_special_ids)), pad=tok.pad_token_id))
@@ -63,17 +65,20 @@ def _worker(side, conn, threads):
             import traceback
             conn.send(dict(error=f'{type(e).__name__}: {e}', tb=traceback.format_exc()))
 
+def impl_name(side, precision): return side if precision == 'fp32' else f'{side} {precision}'
+
 class Worker:
-    def __init__(self, side, threads):
+    "One implementation (side + precision) in its own process."
+    def __init__(self, side, threads, precision='fp32'):
         ctx = mp.get_context('spawn')
-        self.side = side
+        self.side, self.precision, self.name = side, precision, impl_name(side, precision)
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(side, child, threads), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(side, child, threads, precision), daemon=True)
         self.proc.start()
     def __call__(self, **msg):
         self.conn.send(msg)
         r = self.conn.recv()
-        if isinstance(r, dict) and 'error' in r: raise RuntimeError(f'[{self.side}] {r["error"]}\n{r["tb"]}')
+        if isinstance(r, dict) and 'error' in r: raise RuntimeError(f'[{self.name}] {r["error"]}\n{r["tb"]}')
         return r
     def close(self):
         try: self.conn.send(dict(op='quit'))
@@ -85,26 +90,26 @@ class Worker:
 def med(xs): return statistics.median(xs) if xs else float('nan')
 
 def parse_configs(specs):
-    "'SmolLM2-135M:16x24' or 'SmolLM2-135M:16x48:rollout' or 'SmolLM2-135M:16x24:bf16' -> dicts."
+    "'SmolLM2-135M:16x24' or 'SmolLM2-135M:16x48:rollout' -> dicts."
     out = []
     for spec in specs:
         model, br, *flags = spec.split(':')
         B, R = map(int, br.lower().split('x'))
-        out.append(dict(model=model, B=B, R=R, rollout_only='rollout' in flags, autocast='bf16' if 'bf16' in flags else None))
+        out.append(dict(model=model, B=B, R=R, rollout_only='rollout' in flags))
     return out
 
-def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, nocache=False, warmup=True, sides=('lm_ppo', 'trl'),
-                 rollout_only=False, first='lm_ppo', raw_log=None):
+def bench_config(workers, model, path, B, R, repeats, lr, log, nocache=False, warmup=True, rollout_only=False, first='lm_ppo', raw_log=None):
+    "Run every worker on the same batches of one configuration, alternating the order; medians per implementation."
     cfg = dict(batch=B, mini_batch=max(1, B // 4), epochs=4, lr=lr, forward_batch=16)
-    workers = {s: workers[s] for s in sides}
     info = {}
-    for w in workers.values():
-        info[w.side] = w(op='setup', path=path, cfg=cfg, autocast=autocast if w.side == 'lm_ppo' else None)
-    meta = info['lm_ppo']
+    for name, w in workers.items():
+        info[name] = w(op='setup', path=path, cfg=cfg)
+    meta = info['lm_ppo'] if 'lm_ppo' in info else next(iter(info.values()))
+    fp32_lm = next(n for n, w in workers.items() if w.side == 'lm_ppo')   # runs the no-cache loop (fp32 weights)
     special = set(meta['special'])
     res = {s: dict(rollout=[], step=[]) for s in workers}
     res['nocache'] = []
-    order = sorted(workers, key=lambda s: s != first)
+    order = sorted(workers, key=lambda s: s != first)                    # stable: the given order, `first` first
     if warmup:   # one untimed rollout + step per side, on this configuration
         qs, rs, sc = common.synthetic_batch(meta['vocab'], B, R, seed=999, special=special)
         for s in order:
@@ -116,19 +121,19 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, no
             if not rollout_only:
                 res[s]['step'].append(workers[s](op='step', queries=qs, responses=rs, scores=sc, seed=rep))
             if raw_log:
-                raw_log(dict(model=model, B=B, R=R, autocast=autocast, rep=rep, side=s, rollout=res[s]['rollout'][-1],
+                raw_log(dict(model=model, B=B, R=R, rep=rep, impl=s, rollout=res[s]['rollout'][-1],
                              step=res[s]['step'][-1] if res[s]['step'] else None, load=os.getloadavg()[0]))
         if nocache:
-            res['nocache'].append(workers['lm_ppo'](op='nocache', queries=qs, resp_len=R, seed=rep, pad=meta['pad']))
+            res['nocache'].append(workers[fp32_lm](op='nocache', queries=qs, resp_len=R, seed=rep, pad=meta['pad']))
             if raw_log: raw_log(dict(model=model, B=B, R=R, rep=rep, side='nocache', rollout=res['nocache'][-1], load=os.getloadavg()[0]))
         msg = ' | '.join(f"{s}: roll {res[s]['rollout'][-1]['wall']:.2f}s" + (f" step {res[s]['step'][-1]['total']:.2f}s" if res[s]['step'] else '') for s in order)
         msg += f' | load {os.getloadavg()[0]:.1f}'
-        log(f'  {model} B={B} R={R}{" bf16" if autocast else ""} rep {rep + 1}/{repeats}: {msg}'
+        log(f'  {model} B={B} R={R} rep {rep + 1}/{repeats}: {msg}'
             + (f" | no-cache roll {res['nocache'][-1]['wall']:.2f}s" if nocache else ''))
     # FLOPs: optimisation = 6·N·tokens·epochs (forward + backward), tokens = real query+response tokens (no padding)
     tokens = sum(len(q) + R for q in qs)
     nan = float('nan')
-    out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], autocast=autocast, rollout_only=rollout_only,
+    out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], rollout_only=rollout_only, impls=order,
                n_params=meta['n_params'], tokens=tokens, repeats=repeats, load=os.getloadavg()[0])
     for s in order:
         st, ro = res[s]['step'], res[s]['rollout']
@@ -143,28 +148,30 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, autocast=None, no
     return out
 
 def fmt_table(rows, peaks):
-    h = ('| model | B | R | mb | impl | rollout tok/s | step() s | forward s | optimise s | peak RSS Δ MiB | opt FLOP/s (% fp32 peak) '
-         '| step ratio lm_ppo/trl | rollout speed-up vs trl |\n|' + '---|' * 13)
+    h = ('| model | B | R | mb | impl | rollout tok/s | step() s | forward s | optimise s | peak RSS Δ MiB | opt FLOP/s (% of its precision\'s peak) '
+         '| step() ratio vs trl | rollout speed vs trl |\n|' + '---|' * 13)
     lines = [h]
     for r in rows:
-        a, b = r['lm_ppo'], r['trl']
-        tag = ' (bf16 autocast)' if r['autocast'] else ''
-        peak = peaks['bfloat16' if r['autocast'] == 'bf16' else 'float32']
-        for name, x in (('lm_ppo' + tag, a),) + ((('trl 0.11.4', b),) if b and not r['autocast'] else ()):
-            ratio = f"**{a['step_s'] / b['step_s']:.2f}×**" if x is a and b else ''
-            roll = f"{a['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if x is a and b else ''
-            pk = peak if x is a else peaks['float32']
-            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {name} | {x['rollout_tok_s']:.0f} | {x['step_s']:.2f} "
+        b = r.get('trl')
+        for name in r['impls']:
+            x = r[name]
+            pk = peaks['bfloat16' if 'bf16' in name else 'float32']
+            ratio = f"**{x['step_s'] / b['step_s']:.2f}×**" if b and name != 'trl' and not r['rollout_only'] else ''
+            roll = f"{x['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if b and name != 'trl' else ''
+            label = 'trl 0.11.4' if name == 'trl' else name
+            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {label} | {x['rollout_tok_s']:.0f} | {x['step_s']:.2f} "
                          f"| {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} | {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) "
                          f"| {ratio} | {roll} |")
     return '\n'.join(lines)
 
 def fmt_nocache(rows):
-    lines = ['| model | B | R | lm_ppo rollout s (KV cache) | no-cache loop s | speed-up |', '|---|---|---|---|---|---|']
+    lines = ['| model | B | R | impl | rollout s (KV cache) | no-cache loop s (fp32) | speed-up |', '|---|---|---|---|---|---|---|']
     for r in rows:
         if 'nocache' in r:
-            a, n = r['lm_ppo']['rollout_s'], r['nocache']['rollout_s']
-            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {a:.2f} | {n:.2f} | **{n / a:.1f}×** |")
+            n = r['nocache']['rollout_s']
+            for name in r['impls']:
+                a = r[name]['rollout_s']
+                lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {name} | {a:.2f} | {n:.2f} | **{n / a:.1f}×** |")
     return '\n'.join(lines)
 
 def main(argv=None):
@@ -173,9 +180,10 @@ def main(argv=None):
     ap.add_argument('--models', nargs='*', default=None, choices=list(common.MODELS))
     ap.add_argument('--repeats', type=int, default=None, help='timed repeats per configuration (default 3 tiny, 2 SmolLM2)')
     ap.add_argument('--full', action='store_true', help='also SmolLM2-135M at B=64 (about an hour more on 2 cores)')
-    ap.add_argument('--configs', nargs='*', default=None, help="instead of the grid, e.g. SmolLM2-135M:16x24 SmolLM2-135M:16x48:rollout SmolLM2-135M:16x24:bf16")
+    ap.add_argument('--configs', nargs='*', default=None, help="instead of the grid, e.g. SmolLM2-135M:16x24 SmolLM2-135M:16x48:rollout")
+    ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions to run (fp32 bf16 bf16-autocast fp16-autocast)")
+    ap.add_argument('--no-trl', action='store_true', help='lm_ppo only (no ratios)')
     ap.add_argument('--first', default='lm_ppo', choices=['lm_ppo', 'trl'], help='who goes first in the first repeat')
-    ap.add_argument('--no-bf16', action='store_true', help='skip the bf16-autocast variant of the headline configuration')
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--lr', type=float, default=1.41e-5)
     ap.add_argument('--out', default=None, help='output stem under bench/results (default benchmark or benchmark_quick)')
@@ -189,12 +197,12 @@ def main(argv=None):
         s = f'[{time.time() - t_start:6.0f}s] {s}'; print(s, flush=True); logf.write(s + '\n'); logf.flush()
 
     os.environ['BENCH_THREADS'] = str(a.threads)
-    workers = {s: Worker(s, a.threads) for s in ('lm_ppo', 'trl')}
+    workers = {w.name: w for w in [Worker('lm_ppo', a.threads, p) for p in a.precisions] + ([] if a.no_trl else [Worker('trl', a.threads)])}
     log(f'load average at start: {os.getloadavg()}')
     try:
         import torch
         torch.set_num_threads(a.threads)
-        peaks = workers['lm_ppo'](op='matmul', dtypes=['float32', 'bfloat16'])
+        peaks = next(iter(workers.values()))(op='matmul', dtypes=['float32', 'bfloat16'])
         log(f"matmul peak (2048³, {a.threads} threads): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s")
         rows = []
         rawf = open(common.RESULTS/f'{stem}.jsonl', 'a')
@@ -202,11 +210,9 @@ def main(argv=None):
         if a.configs:
             for c in parse_configs(a.configs):
                 path = common.MODELS[c['model']]()
-                r = bench_config(workers, c['model'], path, c['B'], c['R'], a.repeats or 1, a.lr, log, autocast=c['autocast'],
-                                 nocache=c['B'] == 16 and c['R'] == 48, warmup=c['model'] == 'tiny-gpt2', rollout_only=c['rollout_only'],
-                                 sides=('lm_ppo',) if c['autocast'] else ('lm_ppo', 'trl'), first=a.first, raw_log=raw_log)
-                if c['autocast']: r['trl'] = None
-                rows.append(r)
+                rows.append(bench_config(workers, c['model'], path, c['B'], c['R'], a.repeats or 1, a.lr, log,
+                                         nocache=c['B'] == 16 and c['R'] == 48, warmup=c['model'] == 'tiny-gpt2',
+                                         rollout_only=c['rollout_only'], first=a.first, raw_log=raw_log))
             models = []
         for model in models:
             path = common.MODELS[model]()
@@ -218,10 +224,6 @@ def main(argv=None):
                 nocache = B == 16 and R == 48
                 rows.append(bench_config(workers, model, path, B, R, reps + (1 if (big and R == 24) else 0),
                                          a.lr, log, nocache=nocache, warmup=not big, raw_log=raw_log))
-            if big and not a.no_bf16:   # the bf16-autocast lever: lm_ppo only, compared with the headline's trl numbers
-                r = bench_config(workers, model, path, 16, 24, reps, a.lr, log, autocast='bf16', warmup=False, sides=('lm_ppo',), raw_log=raw_log)
-                r['trl'] = rows[[i for i, x in enumerate(rows) if x['model'] == model and x['R'] == 24][0]]['trl']
-                rows.append(r)
         mach = common.machine(); mach['threads'] = a.threads
         md = [f'# lm_ppo vs trl 0.11.4 — {"quick" if a.quick else "full"} run',
               '', f"Machine: {mach['cpu']}, {mach['cores']} cores ({mach['threads']} torch threads), flags: {mach['flags']}; "
@@ -230,27 +232,28 @@ def main(argv=None):
               '', f"Matmul peak measured in this run (2048×2048 @ 2048×2048, best of 5): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, "
               f"bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s.",
               '', 'Medians over the repeats; lm_ppo and trl alternate (ABBA) on identical batches, each in its own worker process. '
-              'Query 5-7 tokens, response exactly R tokens, 4 PPO epochs, mini-batch mb = B/4, lr 1.41e-5, fp32 weights. '
+              'Query 5-7 tokens, response exactly R tokens, 4 PPO epochs, mini-batch mb = B/4, lr 1.41e-5, fp32 weights loaded; '
+              "lm_ppo's precision as named (bf16 = bfloat16 compute copy with float32 master weights; its rollouts sample from that copy), "
+              'trl in fp32 (its default). '
               'rollout tok/s = B·R / wall time of one batched sampling call (top_k=0, top_p=1, min_new_tokens=R). '
               "step() s = the implementation's own `time/ppo/total`; forward = `time/ppo/forward_pass` (policy + reference, no grad), "
               'optimise = `time/ppo/optimize_step`. Peak RSS Δ = resident-set peak during step() minus RSS just before '
               '(sampled every 5 ms in the worker process). Opt FLOP/s = 6 · N_params · tokens · epochs / optimise s, '
               'tokens = real query+response tokens of the batch (no padding, attention FLOPs ignored), '
-              'as a fraction of the fp32 matmul peak (bf16 peak for the bf16-autocast row).',
+              'as a fraction of the matmul peak of the precision the row computes in (bf16 rows: the bf16 peak).',
               '', fmt_table(rows, peaks), '', '## Rollout vs the no-KV-cache loop (2020 design)', '',
               'The loop re-runs the whole (left-padded) prefix for each new token, batched, same model, same sampling.', '',
               fmt_nocache(rows), '']
-        head = [r for r in rows if r['model'] == 'SmolLM2-135M' and r['B'] == 16 and r['R'] == 24 and not r['autocast'] and not r['rollout_only']]
+        head = [r for r in rows if r['model'] == 'SmolLM2-135M' and r['B'] == 16 and r['R'] == 24 and not r['rollout_only'] and r.get('trl')]
         if head:
             h = head[0]
-            md += ['## Headline (SmolLM2-135M, B 16, R 24, mb 4, 4 epochs)', '',
-                   f"lm_ppo step() {h['lm_ppo']['step_s']:.2f} s vs trl {h['trl']['step_s']:.2f} s: ratio "
-                   f"**{h['lm_ppo']['step_s'] / h['trl']['step_s']:.2f}×** (bar: ≤ 0.40×).", '']
+            md += ['## Headline (SmolLM2-135M, B 16, R 24, mb 4, 4 epochs)', '']
+            md += [f"{n} step() {h[n]['step_s']:.2f} s vs trl {h['trl']['step_s']:.2f} s: ratio "
+                   f"**{h[n]['step_s'] / h['trl']['step_s']:.2f}×** (bar: ≤ 0.40×)." for n in h['impls'] if n != 'trl'] + ['']
         text = '\n'.join(md)
         (common.RESULTS/f'{stem}.md').write_text(text)
         for r in rows:
-            for s in ('lm_ppo', 'trl'):
-                if r.get(s): r[s].pop('raw', None)
+            for s in r['impls']: r[s].pop('raw', None)
         (common.RESULTS/f'{stem}.json').write_text(json.dumps(dict(machine=mach, peaks=peaks, rows=rows), indent=1, default=str))
         print(text)
     finally:

@@ -233,7 +233,7 @@ def _generate(self):
     queries = list(typed) + self.queries.draw(self.batch_size - len(typed))
     if not queries: raise ValueError("No queries: pass `queries` to the session or type some for the next batch")
     ids = [self._encode(q) for q in queries]
-    responses = [r.cpu() for r in generate(self.trainer.model, ids, self.tokenizer, **self.gen_kwargs)]
+    responses = [r.cpu() for r in generate(self.trainer.compute_model, ids, self.tokenizer, **self.gen_kwargs)]
     dec = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)
     q_txt, r_txt = [dec(q) for q in ids], [dec(r) for r in responses]
     score_error = None

@@ -45,14 +45,14 @@ class TrainConfig:
     top_k: int = 0
     top_p: float = 1.0
     temperature: float = 1.0
-    autocast: str | None = 'bf16'       # None (fp32) | 'bf16': bf16 autocast for the PPO forward/backward passes
+    precision: str = 'bf16'             # 'fp32' | 'bf16' (mixed, float32 master weights) | 'bf16-autocast' | 'fp16-autocast'
     n_eval: int = 16                    # held-out queries for the before/after table
     seed: int = 0
     out_dir: str = 'runs/sentiment'
 
     def ppo_config(self):
         keys = ('batch_size', 'forward_batch_size', 'mini_batch_size', 'ppo_epochs', 'lr', 'init_kl_coef', 'target',
-                'adap_kl_ctrl', 'autocast', 'seed')
+                'adap_kl_ctrl', 'precision', 'seed')
         return {k: getattr(self, k) for k in keys}
 
     def generation_config(self):
@@ -160,7 +160,7 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides)
     bar = tqdm(range(1, cfg.steps + 1), desc='PPO', disable=not progress, file=sys.stdout)
     for step in bar:
         queries = sampler.sample(cfg.batch_size)
-        responses = generate(model, queries, tok, **cfg.generation_config())
+        responses = generate(trainer.compute_model, queries, tok, **cfg.generation_config())
         scores = torch.as_tensor(reward_fn(tok.batch_decode(queries, skip_special_tokens=True),
                                            tok.batch_decode(responses, skip_special_tokens=True)), dtype=torch.float32)
         stats = trainer.step(queries, responses, scores)

@@ -1,4 +1,4 @@
-"Engine properties beyond the notebooks' own tests: config hygiene, mixed lengths, bf16 autocast, LoRA reference."
+"Engine properties beyond the notebooks' own tests: config hygiene, mixed lengths, bf16 precisions, LoRA reference."
 import copy
 import numpy as np
 import pytest
@@ -43,15 +43,30 @@ def test_tensor_and_list_inputs_agree(parts):
         assert a[k] == b[k], k
 
 
-def test_bf16_autocast_close_to_fp32(parts):
-    "bf16 autocast changes the forward pass only at bf16 precision; the first-step numbers stay close."
+@pytest.mark.parametrize('precision', ['bf16', 'bf16-autocast'])
+def test_bf16_close_to_fp32(parts, precision):
+    "bf16 passes change the numbers only at bf16 precision; the first-step numbers stay close to fp32's."
     tok, fresh, queries, responses = parts
-    def run(autocast):
+    def run(precision):
         torch.manual_seed(0)
-        return PPOTrainer(fresh(), fresh(), tok, autocast=autocast, ppo_epochs=1, mini_batch_size=4).step(queries, responses, [1., -1., 0., .5])
-    a, b = run(None), run('bf16')
+        return PPOTrainer(fresh(), fresh(), tok, precision=precision, ppo_epochs=1, mini_batch_size=4).step(queries, responses, [1., -1., 0., .5])
+    a, b = run('fp32'), run(precision)
     np.testing.assert_allclose(a['objective/logprobs'], b['objective/logprobs'], atol=0.1)
     assert abs(a['ppo/loss/value'] - b['ppo/loss/value']) < 0.05 * abs(a['ppo/loss/value']) + 1e-3
+
+
+def test_lora_in_bf16_trains_only_the_adapters(parts):
+    "A LoRA policy in mixed precision: the reference is the bf16 copy with adapters off; only adapter weights move."
+    peft = pytest.importorskip('peft')
+    tok, fresh, queries, responses = parts
+    model = fresh(peft_config=peft.LoraConfig(r=4, target_modules=['c_attn'], lora_dropout=0.0))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    t = PPOTrainer(model, None, tok, lr=1e-2, ppo_epochs=2, mini_batch_size=2, precision='bf16')
+    s1 = t.step(queries, responses, [1., -1., 1., -1.])
+    s2 = t.step(queries, responses, [1., -1., 1., -1.])
+    assert s1['objective/kl'] == 0.0 and s2['objective/kl'] != 0.0
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all('lora_' in n or 'v_head' in n for n in moved), sorted(moved)[:5]
 
 
 def test_lora_policy_uses_itself_as_reference(parts):
