@@ -1,9 +1,10 @@
 """Learning parity: lm_ppo and trl 0.11.4 on the same toy task, same model, same settings, same seeds.
 
-    python bench/learning_parity.py [--steps 60] [--seeds 0 1 2] [--model tiny-gpt2]
+    python bench/learning_parity.py [--steps 60] [--seeds 0 1 2] [--model tiny-gpt2] [--precisions fp32 bf16]
 
 Task: reward = +1 for each occurrence of the token for " the" in the response (a per-sample score, no normalisation).
-Each implementation samples its own responses (its own batched generate) and trains on them. Writes
+Each implementation samples its own responses (its own batched generate) and trains on them; lm_ppo runs in each
+of `--precisions` (bf16 = bfloat16 compute copy with float32 master weights), trl in fp32. Writes
 bench/results/learning_parity.csv, .png and .md.
 """
 from __future__ import annotations
@@ -16,13 +17,14 @@ import common  # noqa: E402
 PROMPTS = ['the movie was', 'this film is', 'i loved the', 'the plot was', 'a bad film with', 'what a wonderful',
            'the actors were', 'the music and', 'a great score', 'the ending was', 'this is a', 'the story and']
 
-def run(side, path, seed, steps, cfg, word, resp_len, log):
+def run(side, precision, path, seed, steps, cfg, word, resp_len, log):
     import torch
     tok = common.load_tokenizer(path)
     target = tok.encode(word, add_special_tokens=False)
     assert len(target) == 1, f'{word!r} is {len(target)} tokens for this tokenizer; pick a single-token word'
     target = target[0]
-    impl = common.SIDES[side](path, tok, cfg, seed=seed)
+    impl = common.SIDES[side](path, tok, cfg, precision=precision, seed=seed)
+    name = side if precision == 'fp32' else f'{side} {precision}'
     g = torch.Generator().manual_seed(seed)
     pool = [torch.tensor(tok.encode(p, add_special_tokens=False)) for p in PROMPTS]
     rows = []
@@ -33,10 +35,10 @@ def run(side, path, seed, steps, cfg, word, resp_len, log):
         rs = impl.generate(qs, resp_len)
         scores = torch.tensor([float((r == target).sum()) for r in rs])
         stats = impl.step(qs, rs, scores)
-        rows.append(dict(impl=side, seed=seed, step=step, reward=scores.mean().item(), kl=float(stats['objective/kl']),
+        rows.append(dict(impl=name, seed=seed, step=step, reward=scores.mean().item(), kl=float(stats['objective/kl']),
                          resp_len=sum(len(r) for r in rs) / len(rs), seconds=time.perf_counter() - t))
         if step % 10 == 0 or step == steps - 1:
-            log(f'{side} seed {seed} step {step}: reward {rows[-1]["reward"]:.2f} kl {rows[-1]["kl"]:.3f}')
+            log(f'{name} seed {seed} step {step}: reward {rows[-1]["reward"]:.2f} kl {rows[-1]["kl"]:.3f}')
     return rows
 
 def main(argv=None):
@@ -49,6 +51,7 @@ def main(argv=None):
     ap.add_argument('--resp-len', type=int, default=16)
     ap.add_argument('--word', default=' the')
     ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions")
     a = ap.parse_args(argv)
     import torch
     warnings.filterwarnings('ignore')
@@ -60,8 +63,8 @@ def main(argv=None):
     log = lambda s: print(s, flush=True)
     rows = []
     for seed in a.seeds:
-        for side in ('lm_ppo', 'trl'):
-            rows += run(side, path, seed, a.steps, cfg, a.word, a.resp_len, log)
+        for side, prec in [('lm_ppo', p) for p in a.precisions] + [('trl', 'fp32')]:
+            rows += run(side, prec, path, seed, a.steps, cfg, a.word, a.resp_len, log)
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     with open(common.RESULTS/'learning_parity.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
@@ -70,7 +73,8 @@ def main(argv=None):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     summary = {}
-    for side, colour in (('lm_ppo', 'tab:blue'), ('trl', 'tab:orange')):
+    names = [('lm_ppo' if p == 'fp32' else f'lm_ppo {p}') for p in a.precisions] + ['trl']
+    for side, colour in zip(names, ['tab:blue', 'tab:green', 'tab:purple', 'tab:red', 'tab:orange'][:len(names) - 1] + ['tab:orange']):
         curves = np.array([[r['reward'] for r in rows if r['impl'] == side and r['seed'] == s] for s in a.seeds])
         kls = np.array([[r['kl'] for r in rows if r['impl'] == side and r['seed'] == s] for s in a.seeds])
         for c in curves: ax[0].plot(c, color=colour, alpha=0.25, lw=0.8)
@@ -95,9 +99,10 @@ def main(argv=None):
     for side, s in summary.items():
         md.append(f"| {'trl 0.11.4' if side == 'trl' else side} | {s['first']:.2f} | {s['last']:.2f} ({', '.join(f'{x:.2f}' for x in s['per_seed_last'])}) "
                   f"| {s['auc']:.2f} | {s['kl_last']:.2f} | {s['sec']:.2f} |")
-    ok = summary['lm_ppo']['last'] >= summary['trl']['last'] and summary['lm_ppo']['auc'] >= summary['trl']['auc']
-    md += ['', f"lm_ppo's curve is {'at least as good as' if ok else 'WORSE than'} trl's on both the final reward and the area under the curve."
-           , '', '![learning parity](learning_parity.png)', '']
+    for n in names[:-1]:
+        ok = summary[n]['last'] >= summary['trl']['last'] and summary[n]['auc'] >= summary['trl']['auc']
+        md += ['', f"{n}: its curve is {'at least as good as' if ok else 'WORSE than'} trl's on both the final reward and the area under the curve."]
+    md += ['', '![learning parity](learning_parity.png)', '']
     (common.RESULTS/'learning_parity.md').write_text('\n'.join(md))
     print('\n'.join(md))
 

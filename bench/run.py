@@ -159,9 +159,10 @@ def fmt_table(rows, peaks):
             ratio = f"**{x['step_s'] / b['step_s']:.2f}×**" if b and name != 'trl' and not r['rollout_only'] else ''
             roll = f"{x['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if b and name != 'trl' else ''
             label = 'trl 0.11.4' if name == 'trl' else name
-            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {label} | {x['rollout_tok_s']:.0f} | {x['step_s']:.2f} "
-                         f"| {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} | {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) "
-                         f"| {ratio} | {roll} |")
+            step = ('| — ' * 5 if r['rollout_only'] else
+                    f"| {x['step_s']:.2f} | {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} "
+                    f"| {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) ")
+            lines.append(f"| {r['model']} | {r['B']} | {r['R']} | {r['mini_batch']} | {label} | {x['rollout_tok_s']:.0f} {step}| {ratio} | {roll} |")
     return '\n'.join(lines)
 
 def fmt_nocache(rows):
@@ -231,7 +232,8 @@ def main(argv=None):
               f"Run took {time.time() - t_start:.0f} s on {time.strftime('%Y-%m-%d')}.",
               '', f"Matmul peak measured in this run (2048×2048 @ 2048×2048, best of 5): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, "
               f"bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s.",
-              '', 'Medians over the repeats; lm_ppo and trl alternate (ABBA) on identical batches, each in its own worker process. '
+              '', 'Medians over the repeats; the implementations run on identical batches, each in its own worker process, '
+              'the order alternating between repeats (A B C D, D C B A, ...). '
               'Query 5-7 tokens, response exactly R tokens, 4 PPO epochs, mini-batch mb = B/4, lr 1.41e-5, fp32 weights loaded; '
               "lm_ppo's precision as named (bf16 = bfloat16 compute copy with float32 master weights; its rollouts sample from that copy), "
               'trl in fp32 (its default). '

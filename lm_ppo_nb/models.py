@@ -46,9 +46,7 @@ class ValueHead(nn.Module):
     def __init__(self, hidden_size, dropout=0.0):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.summary = nn.Linear(hidden_size, 1)
-        nn.init.zeros_(self.summary.weight)   # values start at 0: no value-loss gradient disturbs the LM at first
-        nn.init.zeros_(self.summary.bias)
+        self.summary = nn.Linear(hidden_size, 1)                   # torch's default init, as trl's value head
 
     def forward(self, hidden_states):
         h = self.dropout(hidden_states.to(self.summary.weight.dtype))
