@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a-models.ipynb #2a1ccbc2
 from __future__ import annotations
-import contextlib, os
+import contextlib, copy, os
 from pathlib import Path
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from safetensors.torch import save_file, load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 # %% auto #0
-__all__ = ['build_tiny_gpt2', 'ValueHead', 'AutoModelForCausalLMWithValueHead']
+__all__ = ['build_tiny_gpt2', 'ValueHead', 'AutoModelForCausalLMWithValueHead', 'low_precision_copy']
 
 # %% ../nbs/00a-models.ipynb #40b4e3e5
 _TINY_TEXT = """the movie was great and the actors were wonderful
@@ -112,3 +112,11 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
     def generate(self, *args, **kwargs):
         "The language model's `generate` (see `lm_ppo.rollout` for batching and padding)."
         return self.pretrained_model.generate(*args, **kwargs)
+
+# %% ../nbs/00a-models.ipynb #07279d02
+def low_precision_copy(model, dtype=torch.bfloat16):
+    "A copy of `model` with its floating-point parameters in `dtype` (a value head's stay float32); buffers copied as they are."
+    keep = {id(p) for p in model.v_head.parameters()} if hasattr(model, 'v_head') else set()
+    memo = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=p.requires_grad)
+            for p in model.parameters() if id(p) not in keep and p.is_floating_point()}
+    return copy.deepcopy(model, memo)

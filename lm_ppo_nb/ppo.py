@@ -8,12 +8,13 @@ import contextlib, copy, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
+from lm_ppo.models import low_precision_copy
 from lm_ppo.core import (as_list, pad_query_response, logprobs_from_logits, entropy_from_logits, masked_mean,
                          masked_var, whiten, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 
 # %% auto #0
 __all__ = ['DEFAULT_CONFIG', 'PRECISIONS', 'AdaptiveKLController', 'FixedKLController', 'kl_penalised_rewards', 'ppo_loss',
-           'low_precision_copy', 'PPOTrainer']
+           'PPOTrainer']
 
 # %% ../nbs/02-ppo.ipynb #5bf89f3d
 class AdaptiveKLController:
@@ -85,13 +86,6 @@ def _check_config(config):
     return cfg
 
 # %% ../nbs/02-ppo.ipynb #11bb036d
-def low_precision_copy(model, dtype=torch.bfloat16):
-    "A copy of `model` with its floating-point parameters in `dtype` (a value head's stay float32); buffers are copied as they are."
-    keep = {id(p) for p in model.v_head.parameters()} if hasattr(model, 'v_head') else set()
-    memo = {id(p): torch.nn.Parameter(p.detach().to(dtype), requires_grad=p.requires_grad)
-            for p in model.parameters() if id(p) not in keep and p.is_floating_point()}
-    return copy.deepcopy(model, memo)                                # the memo maps each weight to its cast copy: no fp32 spike
-
 def _adam(params, lr):
     "Adam, fused where torch supports it for these parameters (several times faster than the per-tensor loop on CPU)."
     try: return torch.optim.Adam(params, lr=lr, fused=True)

@@ -4,28 +4,22 @@
 
 # %% ../nbs/00b-rollout.ipynb #fb580fd3
 from __future__ import annotations
-import copy
 import torch
-from torch import nn
 from transformers import GenerationConfig
 from lm_ppo.core import as_list, left_pad, special_token_id
+from lm_ppo.models import low_precision_copy
 
 # %% auto #0
 __all__ = ['generate']
 
 # %% ../nbs/00b-rollout.ipynb #e9d82a9b
-def _cast_copy(module, dtype):
-    "A copy of `module` with its floating-point weights in `dtype`, made without a full-precision copy first."
-    memo = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=False) for p in module.parameters() if p.is_floating_point()}
-    return copy.deepcopy(module, memo).to(dtype)
-
 @torch.inference_mode()
 def generate(model, queries, tokenizer=None, max_new_tokens=20, batch_size=16, do_sample=True, top_k=0, top_p=1.0,
              temperature=1.0, min_new_tokens=0, stop_at_eos=True, pad_token_id=None, eos_token_id=None, dtype=None,
              **generate_kwargs):
     "Sample a response for each query: a list of 1-D LongTensors (without the query), in the order of `queries`."
     lm = getattr(model, 'pretrained_model', model)
-    if dtype is not None and next(lm.parameters()).dtype != dtype: lm = _cast_copy(lm, dtype)
+    if dtype is not None and next(lm.parameters()).dtype != dtype: lm = low_precision_copy(lm, dtype)
     queries = as_list(queries, 'queries')
     if not queries: return []
     if any(len(q) == 0 for q in queries): raise ValueError("`queries`: every query needs at least one token, got an empty one")
