@@ -52,6 +52,7 @@ def main(argv=None):
     ap.add_argument('--word', default=' the')
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions")
+    ap.add_argument('--replot', action='store_true', help='no runs: rewrite the .md and .png from results/learning_parity.csv')
     a = ap.parse_args(argv)
     import torch
     warnings.filterwarnings('ignore')
@@ -62,12 +63,18 @@ def main(argv=None):
     cfg = dict(batch=a.batch, mini_batch=max(1, a.batch // 4), epochs=4, lr=a.lr, init_kl_coef=0.2, adap_kl_ctrl=True)
     log = lambda s: print(s, flush=True)
     rows = []
-    for seed in a.seeds:
+    if a.replot:                                                       # the runs of the last time, as recorded
+        with open(common.RESULTS/'learning_parity.csv') as f:
+            rows = [{k: (v if k == 'impl' else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        a.seeds = sorted({int(r['seed']) for r in rows}); a.steps = int(max(r['step'] for r in rows)) + 1
+        a.precisions = [n.split(' ', 1)[1] if ' ' in n else 'fp32' for n in dict.fromkeys(r['impl'] for r in rows) if n != 'trl']
+    for seed in ([] if a.replot else a.seeds):
         for side, prec in [('lm_ppo', p) for p in a.precisions] + [('trl', 'fp32')]:
             rows += run(side, prec, path, seed, a.steps, cfg, a.word, a.resp_len, log)
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(common.RESULTS/'learning_parity.csv', 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
+    if not a.replot:
+        with open(common.RESULTS/'learning_parity.csv', 'w', newline='') as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
     import numpy as np
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -83,6 +90,7 @@ def main(argv=None):
         ax[1].plot(kls.mean(0), color=colour, lw=2, label=label)
         last = max(1, a.steps // 6)
         summary[side] = dict(first=curves[:, :last].mean(), last=curves[:, -last:].mean(), auc=curves.mean(),
+                             last_se=curves[:, -last:].mean(1).std(ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else float('nan'),
                              per_seed_last=curves[:, -last:].mean(1), kl_last=kls[:, -last:].mean(),
                              sec=np.mean([r['seconds'] for r in rows if r['impl'] == side]))
     ax[0].set(xlabel='PPO step', ylabel=f'mean reward (count of {a.word!r} in {a.resp_len} tokens)', title='reward'); ax[0].legend()
@@ -94,14 +102,17 @@ def main(argv=None):
           f'Toy task: reward = number of {a.word!r} tokens in a {a.resp_len}-token sampled response. Model {a.model}; '
           f'batch {a.batch}, mini-batch {cfg["mini_batch"]}, 4 PPO epochs, lr {a.lr}, adaptive KL (init 0.2, target 6), '
           f'gamma 1, lam 0.95, {a.steps} steps, seeds {a.seeds}. Each implementation samples with its own generate.', '',
-          f'| impl | mean reward, first {last} steps | mean reward, last {last} steps (per seed) | mean reward over all steps | KL, last {last} | s per step (rollout+step) |',
+          f'| impl | mean reward, first {last} steps | mean reward, last {last} steps ± s.e. over seeds (per seed) | mean reward over all steps | KL, last {last} | s per step (rollout+step) |',
           '|---|---|---|---|---|---|']
     for side, s in summary.items():
-        md.append(f"| {'trl 0.11.4' if side == 'trl' else side} | {s['first']:.2f} | {s['last']:.2f} ({', '.join(f'{x:.2f}' for x in s['per_seed_last'])}) "
+        md.append(f"| {'trl 0.11.4' if side == 'trl' else side} | {s['first']:.2f} | {s['last']:.2f} ± {s['last_se']:.2f} ({', '.join(f'{x:.2f}' for x in s['per_seed_last'])}) "
                   f"| {s['auc']:.2f} | {s['kl_last']:.2f} | {s['sec']:.2f} |")
     for n in names[:-1]:
-        ok = summary[n]['last'] >= summary['trl']['last'] and summary[n]['auc'] >= summary['trl']['auc']
-        md += ['', f"{n}: its curve is {'at least as good as' if ok else 'WORSE than'} trl's on both the final reward and the area under the curve."]
+        x, t = summary[n], summary['trl']
+        cmp = lambda u, v: 'at least as high as' if u >= v else 'below'
+        md += ['', f"{n}: final reward {x['last']:.2f} is {cmp(x['last'], t['last'])} trl's {t['last']:.2f} "
+                   f"(difference {x['last'] - t['last']:+.2f} ± {np.hypot(x['last_se'], t['last_se']):.2f} s.e.); "
+                   f"mean over all steps {x['auc']:.2f} is {cmp(x['auc'], t['auc'])} trl's {t['auc']:.2f}."]
     md += ['', '![learning parity](learning_parity.png)', '']
     (common.RESULTS/'learning_parity.md').write_text('\n'.join(md))
     print('\n'.join(md))
