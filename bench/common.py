@@ -96,7 +96,8 @@ class LmPPO:
         self.tok = tok
         kw = dict(lr=cfg['lr'], batch_size=cfg['batch'], mini_batch_size=cfg['mini_batch'], ppo_epochs=cfg['epochs'],
                   init_kl_coef=cfg.get('init_kl_coef', 0.2), adap_kl_ctrl=cfg.get('adap_kl_ctrl', True), seed=seed,
-                  forward_batch_size=cfg.get('forward_batch', 16), precision=precision)
+                  forward_batch_size=cfg.get('forward_batch', 16), precision=precision,
+                  reuse_cpu_memory=cfg.get('reuse_cpu_memory', True))
         self.trainer = PPOTrainer(self.model, ref, tok, **kw)
     def generate(self, queries, max_new_tokens, min_new_tokens=0):
         "Samples from the trainer's compute model (the bf16 copy with precision='bf16'), as lm_ppo.train does."

@@ -19,8 +19,11 @@ import common  # noqa: E402
 
 # ------------------------------------------------------------------ worker side
 
-def _worker(side, conn, threads, precision):
+def _worker(side, conn, threads, precision, malloc):
     import torch, warnings
+    if malloc == 'reuse':                                     # trl with the allocator setting lm_ppo's trainer makes
+        from lm_ppo.ppo import reuse_freed_memory
+        assert reuse_freed_memory()
     warnings.filterwarnings('ignore')
     torch.set_num_threads(threads)
     from transformers.utils import logging as hf_logging
@@ -34,7 +37,8 @@ def _worker(side, conn, threads, precision):
             if op == 'setup':                                  # load fresh models and a trainer for one configuration
                 impl = impls.pop('x', None); del impl
                 tok = common.load_tokenizer(msg['path'])
-                impl = common.SIDES[side](msg['path'], tok, msg['cfg'], precision=precision)
+                cfg = {**msg['cfg'], 'reuse_cpu_memory': malloc != 'default'} if side == 'lm_ppo' else msg['cfg']
+                impl = common.SIDES[side](msg['path'], tok, cfg, precision=precision)
                 impls['x'] = impl
                 conn.send(dict(n_params=common.n_params(impl.model), vocab=len(tok), eos=tok.eos_token_id,
                                special=sorted(set(tok.all_special_ids)), pad=tok.pad_token_id))
@@ -65,15 +69,16 @@ def _worker(side, conn, threads, precision):
             import traceback
             conn.send(dict(error=f'{type(e).__name__}: {e}', tb=traceback.format_exc()))
 
-def impl_name(side, precision): return side if precision == 'fp32' else f'{side} {precision}'
+def impl_name(side, precision, malloc=None):
+    return (side if precision == 'fp32' else f'{side} {precision}') + {None: '', 'reuse': ' +reuse-mem', 'default': ' glibc-default'}[malloc]
 
 class Worker:
     "One implementation (side + precision) in its own process."
-    def __init__(self, side, threads, precision='fp32'):
+    def __init__(self, side, threads, precision='fp32', malloc=None):
         ctx = mp.get_context('spawn')
-        self.side, self.precision, self.name = side, precision, impl_name(side, precision)
+        self.side, self.precision, self.name = side, precision, impl_name(side, precision, malloc)
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(side, child, threads, precision), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(side, child, threads, precision, malloc), daemon=True)
         self.proc.start()
     def __call__(self, **msg):
         self.conn.send(msg)
@@ -184,6 +189,9 @@ def main(argv=None):
     ap.add_argument('--configs', nargs='*', default=None, help="instead of the grid, e.g. SmolLM2-135M:16x24 SmolLM2-135M:16x48:rollout")
     ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions to run (fp32 bf16 bf16-autocast fp16-autocast)")
     ap.add_argument('--no-trl', action='store_true', help='lm_ppo only (no ratios)')
+    ap.add_argument('--allocator', action='store_true',
+                    help="also run lm_ppo bf16 with glibc's default allocator behaviour (reuse_cpu_memory=False) "
+                         "and trl with the allocator setting lm_ppo's trainer makes (reuse_freed_memory)")
     ap.add_argument('--first', default='lm_ppo', choices=['lm_ppo', 'trl'], help='who goes first in the first repeat')
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--lr', type=float, default=1.41e-5)
@@ -198,7 +206,9 @@ def main(argv=None):
         s = f'[{time.time() - t_start:6.0f}s] {s}'; print(s, flush=True); logf.write(s + '\n'); logf.flush()
 
     os.environ['BENCH_THREADS'] = str(a.threads)
-    workers = {w.name: w for w in [Worker('lm_ppo', a.threads, p) for p in a.precisions] + ([] if a.no_trl else [Worker('trl', a.threads)])}
+    ws = [Worker('lm_ppo', a.threads, p) for p in a.precisions] + ([] if a.no_trl else [Worker('trl', a.threads)])
+    if a.allocator: ws += [Worker('lm_ppo', a.threads, 'bf16', 'default')] + ([] if a.no_trl else [Worker('trl', a.threads, malloc='reuse')])
+    workers = {w.name: w for w in ws}
     log(f'load average at start: {os.getloadavg()}')
     try:
         import torch
@@ -252,6 +262,10 @@ def main(argv=None):
             md += ['## Headline (SmolLM2-135M, B 16, R 24, mb 4, 4 epochs)', '']
             md += [f"{n} step() {h[n]['step_s']:.2f} s vs trl {h['trl']['step_s']:.2f} s: ratio "
                    f"**{h[n]['step_s'] / h['trl']['step_s']:.2f}×** (bar: ≤ 0.40×)." for n in h['impls'] if n != 'trl'] + ['']
+            tr = 'trl +reuse-mem'
+            if tr in h:
+                md += [f"{n} step() {h[n]['step_s']:.2f} s vs {tr} {h[tr]['step_s']:.2f} s (trl given the same allocator setting): "
+                       f"ratio **{h[n]['step_s'] / h[tr]['step_s']:.2f}×**." for n in h['impls'] if not n.startswith('trl')] + ['']
         text = '\n'.join(md)
         (common.RESULTS/f'{stem}.md').write_text(text)
         for r in rows:

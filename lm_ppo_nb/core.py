@@ -15,17 +15,23 @@ __all__ = ['logprobs_from_logits', 'entropy_from_logits', 'masked_mean', 'masked
            'average_torch_dicts', 'stats_to_np']
 
 # %% ../nbs/00-core.ipynb #328f90fa
-def logprobs_from_logits(logits, labels):
-    "Log-probability of each `labels` token under `logits`: [B, T, V], [B, T] -> [B, T] (float32)."
+def _entropy_from_logp(logp):
+    "Entropy from log-probabilities [..., V] -> [...]; a -inf log-probability (p = 0) adds nothing."
+    logp = logp.clamp(min=torch.finfo(logp.dtype).min)
+    return -(logp.exp() * logp).sum(-1)
+
+def logprobs_from_logits(logits, labels, with_entropy=False):
+    """Log-probability of each `labels` token under `logits`: [B, T, V], [B, T] -> [B, T] (float32).
+    With `with_entropy=True` also the entropy at each position [B, T], from the same log-softmax and without gradient."""
     logp = F.log_softmax(logits.float(), dim=-1)                       # [B, T, V]
-    return torch.gather(logp, 2, labels.unsqueeze(-1)).squeeze(-1)     # [B, T]
+    lp = torch.gather(logp, 2, labels.unsqueeze(-1)).squeeze(-1)       # [B, T]
+    if not with_entropy: return lp
+    with torch.no_grad(): return lp, _entropy_from_logp(logp.detach())
 
 # %% ../nbs/00-core.ipynb #56da0cdf
 def entropy_from_logits(logits):
     "Entropy of the categorical distribution at each position: [..., V] -> [...] (float32)."
-    logits = logits.float()
-    pd = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (pd * logits).sum(-1)
+    return _entropy_from_logp(F.log_softmax(logits.float(), dim=-1))
 
 # %% ../nbs/00-core.ipynb #f322d344
 def masked_mean(x, mask, dim=None):

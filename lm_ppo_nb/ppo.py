@@ -4,17 +4,19 @@
 
 # %% ../nbs/02-ppo.ipynb #891332eb
 from __future__ import annotations
-import contextlib, copy, time, warnings
+import contextlib, copy, ctypes, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 from lm_ppo.models import low_precision_copy
-from lm_ppo.core import (as_list, pad_query_response, logprobs_from_logits, entropy_from_logits, masked_mean,
+from lm_ppo.core import (as_list, pad_query_response, logprobs_from_logits, masked_mean,
                          masked_var, whiten, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 
 # %% auto #0
 __all__ = ['DEFAULT_CONFIG', 'PRECISIONS', 'AdaptiveKLController', 'FixedKLController', 'kl_penalised_rewards', 'ppo_loss',
-           'PPOTrainer']
+           'VocabGrads', 'reuse_freed_memory', 'PPOTrainer']
 
 # %% ../nbs/02-ppo.ipynb #5bf89f3d
 class AdaptiveKLController:
@@ -71,7 +73,7 @@ def ppo_loss(logprobs, vpreds, old_logprobs, old_values, advantages, returns, ma
 DEFAULT_CONFIG = dict(
     lr=1.41e-5, adap_kl_ctrl=True, init_kl_coef=0.2, target=6, horizon=10000, gamma=1.0, lam=0.95,
     cliprange=0.2, cliprange_value=0.2, vf_coef=0.1, batch_size=256, forward_batch_size=16, mini_batch_size=16,
-    ppo_epochs=4, max_grad_norm=None, precision='fp32', seed=0)
+    ppo_epochs=4, max_grad_norm=None, precision='fp32', reuse_cpu_memory=True, seed=0)
 PRECISIONS = ('fp32', 'bf16', 'bf16-autocast', 'fp16-autocast')
 
 def _check_config(config):
@@ -84,6 +86,99 @@ def _check_config(config):
         if not cfg[k] > 0: raise ValueError(f"PPOTrainer: `{k}` expected > 0, got {cfg[k]!r}")
     if cfg['precision'] not in PRECISIONS: raise ValueError(f"PPOTrainer: `precision` expected one of {PRECISIONS}, got {cfg['precision']!r}")
     return cfg
+
+# %% ../nbs/02-ppo.ipynb #99ee8187
+class _HeadMatmul(torch.autograd.Function):
+    "`h @ W.T` whose weight gradient goes into a `VocabGrads` buffer: [..., H] -> [..., V]."
+    @staticmethod
+    def forward(ctx, h, weight, grads):
+        ctx.save_for_backward(h, weight); ctx.grads = grads
+        return F.linear(h, weight)
+
+    @staticmethod
+    def backward(ctx, g):                                              # g: [..., V]
+        h, weight = ctx.saved_tensors
+        ctx.grads.add_matmul(weight, g.reshape(-1, g.shape[-1]).t(), h.reshape(-1, h.shape[-1]))   # [V, N] @ [N, H]
+        return g @ weight, None, None
+
+class _EmbeddingLookup(torch.autograd.Function):
+    "`weight[ids]` whose weight gradient is scatter-added into a `VocabGrads` buffer (rows at `padding_idx` get none)."
+    @staticmethod
+    def forward(ctx, ids, weight, padding_idx, grads):
+        ctx.save_for_backward(ids); ctx.weight, ctx.padding_idx, ctx.grads = weight, padding_idx, grads
+        return F.embedding(ids, weight, padding_idx)
+
+    @staticmethod
+    def backward(ctx, g):                                              # g: [..., H]
+        ids, = ctx.saved_tensors
+        ids, g = ids.reshape(-1), g.reshape(-1, g.shape[-1])
+        if ctx.padding_idx is not None:
+            keep = ids != ctx.padding_idx
+            ids, g = ids[keep], g[keep]
+        ctx.grads.add_rows(ctx.weight, ids, g)
+        return None, None, None, None
+
+class _BufferedHead(nn.Linear):
+    def forward(self, h):
+        if torch.is_grad_enabled() and self.weight.requires_grad: return _HeadMatmul.apply(h, self.weight, self.vocab_grads)
+        return F.linear(h, self.weight)
+
+class _BufferedEmbedding(nn.Embedding):
+    def forward(self, ids):
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return _EmbeddingLookup.apply(ids, self.weight, self.padding_idx, self.vocab_grads)
+        return F.embedding(ids, self.weight, self.padding_idx)
+
+class VocabGrads:
+    "Persistent gradient buffers for a model's LM head and input embedding weights (one buffer when they are tied)."
+    def __init__(self, model):
+        lm = getattr(model, 'pretrained_model', model)
+        self.buffers, self._fresh, self.modules = {}, set(), []
+        for m, cls in ((lm.get_output_embeddings(), _BufferedHead), (lm.get_input_embeddings(), _BufferedEmbedding)):
+            if m is None or not m.weight.requires_grad: continue
+            if type(m) is nn.Linear and m.bias is None or type(m) is nn.Embedding and m.max_norm is None and not m.scale_grad_by_freq and not m.sparse:
+                m.__class__, m.vocab_grads = cls, self
+                self.modules.append(m)
+
+    def __contains__(self, p): return any(p is m.weight for m in self.modules)
+
+    def begin(self):
+        "Start a new accumulation (one mini-batch): the next contribution overwrites each buffer."
+        self._fresh.clear()
+
+    def _buffer(self, p):
+        if id(p) not in self.buffers: self.buffers[id(p)] = torch.empty_like(p)
+        return self.buffers[id(p)]
+
+    def add_matmul(self, p, a, b):
+        "Add `a @ b` to `p`'s gradient."
+        buf = self._buffer(p)
+        if id(p) in self._fresh: buf.addmm_(a, b)
+        else: torch.mm(a, b, out=buf); self._fresh.add(id(p))
+
+    def add_rows(self, p, ids, rows):
+        "Add `rows` to the rows `ids` of `p`'s gradient."
+        buf = self._buffer(p)
+        if id(p) not in self._fresh: buf.zero_(); self._fresh.add(id(p))
+        buf.index_add_(0, ids, rows)
+
+    def grad(self, p):
+        "`p`'s gradient since `begin()`, or None if it received none."
+        return self.buffers[id(p)] if id(p) in self._fresh else None
+
+# %% ../nbs/02-ppo.ipynb #242a5f6b
+def reuse_freed_memory():
+    "Ask glibc's malloc to keep freed memory for reuse (no `mmap` per big block, no trimming); True if it took effect."
+    if not sys.platform.startswith('linux'): return False
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False                                       # not glibc (e.g. musl)
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+def _eager_attention(model):
+    lm = getattr(model, 'pretrained_model', model)
+    try: lm.set_attn_implementation('eager')
+    except (AttributeError, ValueError, ImportError): pass              # a model without the switch keeps its own
 
 # %% ../nbs/02-ppo.ipynb #11bb036d
 def _adam(params, lr):
@@ -100,11 +195,16 @@ class PPOTrainer:
         if low and all(p.dtype == low for p in model.parameters() if p.is_floating_point()): low = None   # already bf16
         self.compute_model = low_precision_copy(model, low) if low else model   # runs every forward and backward pass
         self._pairs = list(zip(model.parameters(), self.compute_model.parameters()))   # (master, compute) weights
+        cpu = next(model.parameters()).device.type == 'cpu'
+        if low and cpu: _eager_attention(self.compute_model)
         if ref_model is None and not getattr(model, 'is_peft', False):
             ref_model = copy.deepcopy(self.compute_model)
         elif ref_model is not None and low:
             ref_model = low_precision_copy(ref_model, low)
+            if cpu: _eager_attention(ref_model)
         self.ref_model = ref_model
+        self._vocab = VocabGrads(self.compute_model) if low else None     # after the reference copy: it stays plain
+        if cpu and self.config['reuse_cpu_memory']: reuse_freed_memory()
         if ref_model is not None:
             ref_model.eval().requires_grad_(False)
         self.optimizer = optimizer or _adam([p for p in model.parameters() if p.requires_grad], self.config['lr'])
@@ -138,9 +238,10 @@ class PPOTrainer:
         "Copy the compute copy's gradients into the master weights' `.grad` (float32)."
         if self.compute_model is self.model: return
         for m, c in self._pairs:
-            if c.grad is None: m.grad = None
-            elif m.grad is None: m.grad = c.grad.to(m.dtype)
-            else: m.grad.copy_(c.grad)
+            g = self._vocab.grad(c) if c in self._vocab else c.grad
+            if g is None: m.grad = None
+            elif m.grad is None: m.grad = g.to(m.dtype)
+            else: m.grad.copy_(g)
 
 # %% ../nbs/02-ppo.ipynb #ac6692b3
 def _check_inputs(self, queries, responses, scores):
@@ -179,9 +280,9 @@ def _forward_chunk(self, model, ids, attn, pos, n_query, with_values=True, with_
     logits = logits[:, q - 1:-1]                                       # [b, R', V]
     r = logits.shape[1]
     fill = lambda x: torch.nn.functional.pad(x.float(), (0, R - r))    # back to [b, R]
-    logprobs = fill(logprobs_from_logits(logits, ids[:, n_query:n_query + r]))
+    out = logprobs_from_logits(logits, ids[:, n_query:n_query + r], with_entropy=with_entropy)
+    logprobs, ent = (fill(out[0]), fill(out[1])) if with_entropy else (fill(out), None)
     vals = fill(values[:, q - 1:q - 1 + r]) if with_values and values is not None else None
-    ent = fill(entropy_from_logits(logits.detach())) if with_entropy else None
     return logprobs, vals, ent
 
 @torch.no_grad()
@@ -205,6 +306,7 @@ def _train_minibatch(self, mb, batch, old):
     mask = batch['rmask'][mb]
     n_tokens = mask.sum()
     self.compute_model.zero_grad(set_to_none=True)   # with a bf16 copy, `_grads_to_master` overwrites the master grads in place
+    if self._vocab: self._vocab.begin()
     new_lp, new_v, ent = [], [], []
     for chunk in mb.split(c['forward_batch_size']):
         lp, v, e = self._forward_chunk(self.compute_model, batch['ids'][chunk], batch['attn'][chunk], batch['pos'][chunk],
