@@ -15,8 +15,8 @@ from lm_ppo.core import (as_list, pad_query_response, logprobs_from_logits, mask
                          masked_var, whiten, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 
 # %% auto #0
-__all__ = ['DEFAULT_CONFIG', 'PRECISIONS', 'AdaptiveKLController', 'FixedKLController', 'kl_penalised_rewards', 'ppo_loss',
-           'VocabGrads', 'reuse_freed_memory', 'PPOTrainer']
+__all__ = ['DEFAULT_CONFIG', 'PRECISIONS', 'EAGER_ATTENTION_MAX_LEN', 'AdaptiveKLController', 'FixedKLController',
+           'kl_penalised_rewards', 'ppo_loss', 'VocabGrads', 'reuse_freed_memory', 'PPOTrainer']
 
 # %% ../nbs/02-ppo.ipynb #5bf89f3d
 class AdaptiveKLController:
@@ -175,9 +175,13 @@ def reuse_freed_memory():
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
-def _eager_attention(model):
+EAGER_ATTENTION_MAX_LEN = 256
+
+def _set_attention(model, impl):
+    "Switch a transformers model's attention implementation (a no-op when it is already `impl` or can't switch)."
     lm = getattr(model, 'pretrained_model', model)
-    try: lm.set_attn_implementation('eager')
+    if impl is None or getattr(lm.config, '_attn_implementation', impl) == impl: return
+    try: lm.set_attn_implementation(impl)
     except (AttributeError, ValueError, ImportError): pass              # a model without the switch keeps its own
 
 # %% ../nbs/02-ppo.ipynb #11bb036d
@@ -196,12 +200,12 @@ class PPOTrainer:
         self.compute_model = low_precision_copy(model, low) if low else model   # runs every forward and backward pass
         self._pairs = list(zip(model.parameters(), self.compute_model.parameters()))   # (master, compute) weights
         cpu = next(model.parameters()).device.type == 'cpu'
-        if low and cpu: _eager_attention(self.compute_model)
+        lm_attn = getattr(getattr(model, 'pretrained_model', model), 'config', None)
+        self._attn_default = getattr(lm_attn, '_attn_implementation', None) if low and cpu else None   # None: never switch
         if ref_model is None and not getattr(model, 'is_peft', False):
             ref_model = copy.deepcopy(self.compute_model)
         elif ref_model is not None and low:
             ref_model = low_precision_copy(ref_model, low)
-            if cpu: _eager_attention(ref_model)
         self.ref_model = ref_model
         self._vocab = VocabGrads(self.compute_model) if low else None     # after the reference copy: it stays plain
         if cpu and self.config['reuse_cpu_memory']: reuse_freed_memory()
@@ -273,6 +277,8 @@ def _forward_chunk(self, model, ids, attn, pos, n_query, with_values=True, with_
     R = ids.shape[1] - n_query
     cols = attn.any(0).nonzero()[:, 0]
     lo, hi = int(cols[0]), int(cols[-1]) + 1                            # trim columns that are padding in every row
+    if self._attn_default is not None:                                 # the bf16 copy on the CPU: see "Attention" above
+        _set_attention(model, 'eager' if hi - lo <= EAGER_ATTENTION_MAX_LEN else self._attn_default)
     with self._autocast():
         out = model(input_ids=ids[:, lo:hi], attention_mask=attn[:, lo:hi], position_ids=pos[:, lo:hi])
     logits, values = (out[0], out[2]) if isinstance(out, tuple) else (out.logits, None)
