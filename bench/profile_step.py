@@ -30,7 +30,9 @@ def main(argv=None):
     cfg = dict(batch=a.batch, mini_batch=max(1, a.batch // 4), epochs=4, lr=1.41e-5)
     qs, rs, sc = common.synthetic_batch(len(tok), a.batch, a.resp_len, seed=1, special=set(tok.all_special_ids))
     out = [f'# step() profile: {a.model}, B {a.batch}, R {a.resp_len}, mb {cfg["mini_batch"]}, 4 epochs, fp32'
-           f'{"" if a.precision == "fp32" else ", lm_ppo precision " + a.precision}; {common.machine()}; load {os.getloadavg()}', '']
+           f'{"" if a.precision == "fp32" else ", lm_ppo precision " + a.precision}; {common.machine()}; load {os.getloadavg()}',
+           '', 'Both sides run in this one process, in the order given: a side after lm_ppo runs with the allocator setting '
+           "lm_ppo's trainer applied (reuse_cpu_memory; see bench/README.md).", '']
     for side in a.sides:
         impl = common.SIDES[side](path, tok, cfg, precision=a.precision if side == 'lm_ppo' else 'fp32')
         impl.step(qs, rs, sc)                                           # warm-up
