@@ -195,13 +195,13 @@ class PPOTrainer:
     def __init__(self, model, ref_model=None, tokenizer=None, optimizer=None, **config):
         self.config = _check_config(config)
         self.model, self.tokenizer = model, tokenizer
+        lm = getattr(model, 'pretrained_model', model)                  # the transformers model inside
         low = {'bf16': torch.bfloat16}.get(self.config['precision'])
         if low and all(p.dtype == low for p in model.parameters() if p.is_floating_point()): low = None   # already bf16
         self.compute_model = low_precision_copy(model, low) if low else model   # runs every forward and backward pass
         self._pairs = list(zip(model.parameters(), self.compute_model.parameters()))   # (master, compute) weights
-        cpu = next(model.parameters()).device.type == 'cpu'
-        lm_attn = getattr(getattr(model, 'pretrained_model', model), 'config', None)
-        self._attn_default = getattr(lm_attn, '_attn_implementation', None) if low and cpu else None   # None: never switch
+        cpu = self.device.type == 'cpu'
+        self._attn_default = getattr(getattr(lm, 'config', None), '_attn_implementation', None) if low and cpu else None   # None: never switch
         if ref_model is None and not getattr(model, 'is_peft', False):
             ref_model = copy.deepcopy(self.compute_model)
         elif ref_model is not None and low:
@@ -217,7 +217,6 @@ class PPOTrainer:
                        else FixedKLController(c['init_kl_coef']))
         self.generator = torch.Generator().manual_seed(c['seed'])
         self.n_steps = 0
-        lm = getattr(model, 'pretrained_model', model)
         pad = special_token_id(lm, tokenizer, 'pad_token_id')
         self.pad_id = pad if pad is not None else (special_token_id(lm, tokenizer, 'eos_token_id') or 0)  # masked: any id does
         self.vocab_size = model.pretrained_model.get_input_embeddings().num_embeddings if hasattr(model, 'pretrained_model') else None
@@ -286,8 +285,9 @@ def _forward_chunk(self, model, ids, attn, pos, n_query, with_values=True, with_
     logits = logits[:, q - 1:-1]                                       # [b, R', V]
     r = logits.shape[1]
     fill = lambda x: torch.nn.functional.pad(x.float(), (0, R - r))    # back to [b, R]
-    out = logprobs_from_logits(logits, ids[:, n_query:n_query + r], with_entropy=with_entropy)
-    logprobs, ent = (fill(out[0]), fill(out[1])) if with_entropy else (fill(out), None)
+    labels = ids[:, n_query:n_query + r]
+    if with_entropy: logprobs, ent = map(fill, logprobs_from_logits(logits, labels, with_entropy=True))
+    else: logprobs, ent = fill(logprobs_from_logits(logits, labels)), None
     vals = fill(values[:, q - 1:q - 1 + r]) if with_values and values is not None else None
     return logprobs, vals, ent
 
