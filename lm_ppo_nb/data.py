@@ -156,31 +156,57 @@ def choose_queries(name: str = 'auto') -> tuple[list[str], str]:
     return review_openings(), f'{why}, so the queries are the {len(review_openings())} movie-review openings bundled with lm_ppo.'
 
 # %% ../nbs/03a-data.ipynb #c0637bcf
-class QuerySampler:
-    "Draw queries as 1-D token tensors: random texts cut to a random length in [`min_len`, `max_len`] tokens."
-    def __init__(self, texts: list[str], tokenizer, min_len: int = 2, max_len: int = 8, seed: int = 0):
-        if isinstance(texts, str) or not len(texts): raise ValueError(f'`texts` should be a non-empty list of strings, got {texts!r:.80}')
-        if not 1 <= min_len <= max_len: raise ValueError(f'need 1 <= `min_len` <= `max_len`, got min_len={min_len}, max_len={max_len}')
-        self.texts, self.tokenizer, self.min_len, self.max_len = list(texts), tokenizer, min_len, max_len
-        self.rng, self._order, self._ids = random.Random(seed), [], {}
+def _as_query(x):
+    "A query as text or a 1-D token tensor, from a string, a tensor, a list of ids, or a dataset row."
+    if isinstance(x, str): return x
+    if isinstance(x, torch.Tensor): return x.reshape(-1).long().cpu()
+    if isinstance(x, dict):
+        for k in ('query', 'text', 'prompt', 'review'):
+            if k in x: return _as_query(x[k])
+        raise ValueError(f"a query row should have one of the keys query, text, prompt, review; got {sorted(x)}")
+    if isinstance(x, (list, tuple)) and all(isinstance(i, int) for i in x): return torch.tensor(x, dtype=torch.long)
+    raise TypeError(f"a query should be a string, token ids or a dataset row, got {type(x).__name__}")
 
-    def _next_index(self) -> int:
+class QuerySampler:
+    "Draw queries from `texts` (strings, token ids or dataset rows): shuffled, each once per pass; with a `tokenizer`, as 1-D token tensors cut to a random length in [`min_len`, `max_len`]."
+    def __init__(self, texts, tokenizer=None, min_len: int = 2, max_len: int = 8, seed: int = 0):
+        if isinstance(texts, str) or not hasattr(texts, '__len__') or not len(texts):
+            raise ValueError(f'`texts` should be a non-empty list of strings, got {texts!r:.80}')
+        if not 1 <= min_len <= max_len: raise ValueError(f'need 1 <= `min_len` <= `max_len`, got min_len={min_len}, max_len={max_len}')
+        self.texts, self.tokenizer, self.min_len, self.max_len, self.seed = texts, tokenizer, min_len, max_len, seed
+        self._ids = {}
+        self.n_drawn = 0
+
+    @property
+    def n_drawn(self) -> int:
+        "How many queries were drawn so far; setting it replays the sequence up to there (for resuming)."
+        return self._n
+
+    @n_drawn.setter
+    def n_drawn(self, n: int):
+        self.rng, self._order, self._n = random.Random(self.seed), [], 0
+        for _ in range(n): self._draw_one(tokens=False)
+
+    def _draw_one(self, tokens=True):
+        "The next query (or, with `tokens=False`, only advance the random state as drawing it would)."
         if not self._order: self._order = self.rng.sample(range(len(self.texts)), len(self.texts))
-        return self._order.pop()
+        i, self._n = self._order.pop(), self._n + 1
+        if self.tokenizer is None: return _as_query(self.texts[i]) if tokens else None
+        cut = self.rng.randint(self.min_len, self.max_len)
+        return torch.tensor(self._tokens(i)[:cut], dtype=torch.long) if tokens else None
 
     def _tokens(self, i: int) -> list[int]:
-        if i not in self._ids: self._ids[i] = self.tokenizer(self.texts[i])['input_ids']
+        if i not in self._ids:
+            q = _as_query(self.texts[i])
+            self._ids[i] = q.tolist() if isinstance(q, torch.Tensor) else self.tokenizer(q)['input_ids']
         return self._ids[i]
 
-    def sample(self, n: int) -> list[torch.Tensor]:
-        "`n` queries, each a 1-D LongTensor of token ids."
-        if n < 1: raise ValueError(f'`n` should be a positive number of queries, got {n}')
-        out = []
-        for _ in range(n):
-            ids = self._tokens(self._next_index())
-            out.append(torch.tensor(ids[:self.rng.randint(self.min_len, self.max_len)], dtype=torch.long))
-        return out
+    def sample(self, n: int) -> list:
+        "The next `n` queries: 1-D LongTensors of token ids with a tokenizer, else the texts (or ids) as given."
+        if not isinstance(n, int) or n < 1: raise ValueError(f'`n` should be a positive number of queries, got {n}')
+        return [self._draw_one() for _ in range(n)]
 
-    def decode(self, queries: list[torch.Tensor]) -> list[str]:
+    def decode(self, queries: list) -> list[str]:
         "The query tensors back as text."
-        return [self.tokenizer.decode(q, skip_special_tokens=True) for q in queries]
+        if self.tokenizer is None: raise ValueError('`decode` needs the sampler to have a `tokenizer`')
+        return [q if isinstance(q, str) else self.tokenizer.decode(q, skip_special_tokens=True) for q in queries]

@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 import torch
-from lm_ppo.train import plot_history, figure_png, history_row
+from lm_ppo.curves import plot_history, figure_png, history_row
 from lm_ppo.rollout import generate
 try: import ipywidgets as widgets
 except ImportError: widgets = None
+from lm_ppo.labels import append_log, read_log
 
 # %% auto #0
-__all__ = ['Item', 'QuerySource', 'append_log', 'read_log', 'render_history', 'LabelSession', 'InteractiveTrainer']
+__all__ = ['Item', 'QuerySource', 'render_history', 'LabelSession', 'InteractiveTrainer']
 
 # %% ../nbs/05-interactive.ipynb #9abb09da
 @dataclass
@@ -89,22 +90,6 @@ class QuerySource:
 
 # %% ../nbs/05-interactive.ipynb #c0023dd0
 def _now(): return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
-
-def append_log(path, rows, durable=False):
-    "Append dicts to the JSON-lines file `path`; flushed, and `fsync`ed to the disk when `durable`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a', encoding='utf-8') as f:
-        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-        f.flush()
-        if durable: os.fsync(f.fileno())
-
-def read_log(path, event=None):
-    "The label log as a DataFrame (rows of one `event` kind if given: 'submit', 'step', 'label', 'skip', 'undo', 'error', ...)."
-    path = Path(path)
-    rows = [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines() if l.strip()] if path.exists() else []
-    df = pd.DataFrame(rows)
-    if event is not None: df = df[df['event'] == event].reset_index(drop=True) if len(df) else df
-    return df
 
 # %% ../nbs/05-interactive.ipynb #5fbca4cd
 def render_history(history, width=10, height=2.1, dpi=80):

@@ -17,10 +17,11 @@ from lm_ppo.rollout import generate
 from lm_ppo.ppo import PPOTrainer
 from lm_ppo.data import choose_policy, choose_queries, QuerySampler
 from lm_ppo.rewards import choose_reward
+from lm_ppo.curves import plot_history, history_row
 
 # %% auto #0
-__all__ = ['QUICK', 'PLOT_COLUMNS', 'TrainConfig', 'load_components', 'plot_history', 'figure_png', 'history_row', 'answer',
-           'before_after_table', 'summarise', 'TrainResult', 'train', 'parse_args', 'main']
+__all__ = ['QUICK', 'TrainConfig', 'load_components', 'answer', 'before_after_table', 'summarise', 'TrainResult', 'train',
+           'parse_args', 'main']
 
 # %% ../nbs/03c-train.ipynb #1aaf8879
 @dataclass
@@ -72,44 +73,6 @@ def load_components(cfg: TrainConfig, log=print):
     if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLMWithValueHead.from_pretrained(model_path)
     return model, tokenizer, reward_fn, texts
-
-# %% ../nbs/03c-train.ipynb #d0cd97a8
-PLOT_COLUMNS = {'reward': 'mean reward (± std)', 'kl': 'KL(policy ‖ reference)', 'kl_coef': 'KL coefficient β',
-                'value_loss': 'value loss', 'entropy': 'policy entropy (per token)'}
-
-def plot_history(history, title=None, figsize=(13, 3.0), dpi=100):
-    "A matplotlib Figure of the training curves; `history` is a DataFrame or a list of dicts, one row per step."
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    h = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
-    fig = Figure(figsize=figsize, dpi=dpi)
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.2, top=0.8 if title else 0.86, wspace=0.35)  # fixed margins: fast
-    for ax, (col, label) in zip(fig.subplots(1, len(PLOT_COLUMNS)), PLOT_COLUMNS.items()):
-        if len(h) and col in h:
-            ax.plot(h['step'], h[col], marker='o' if len(h) < 30 else None, ms=3, lw=1.2)
-            if col == 'reward' and 'reward_std' in h:
-                ax.fill_between(h['step'], h[col] - h['reward_std'], h[col] + h['reward_std'], alpha=.2)
-        else: ax.text(0.5, 0.5, 'no step yet', ha='center', va='center', fontsize=8, transform=ax.transAxes)
-        ax.set_title(label, fontsize=9); ax.tick_params(labelsize=7); ax.set_xlabel('step', fontsize=7)
-        ax.grid(alpha=.3); ax.ticklabel_format(axis='y', useOffset=False)
-    if title: fig.suptitle(title, fontsize=10)
-    return fig
-
-def figure_png(fig):
-    "PNG bytes of a Figure (thread-safe: no pyplot)."
-    import io
-    buf = io.BytesIO(); fig.savefig(buf, format='png'); return buf.getvalue()
-
-# %% ../nbs/03c-train.ipynb #0aa726ff
-def history_row(step, scores, stats, seconds):
-    "The history row of one PPO step."
-    scores = torch.as_tensor(scores, dtype=torch.float32)
-    return dict(step=step, reward=float(scores.mean()), reward_std=float(scores.std()) if len(scores) > 1 else 0.,
-                kl=stats['objective/kl'], kl_coef=stats['objective/kl_coef'], value_loss=stats['ppo/loss/value'],
-                policy_loss=stats['ppo/loss/policy'], entropy=stats['ppo/policy/entropy'],
-                response_len=stats['ppo/response_length'], clipfrac=stats['ppo/policy/clipfrac'],
-                step_seconds=stats['time/ppo/total'], total_seconds=seconds)
 
 # %% ../nbs/03c-train.ipynb #6d33e69f
 def answer(model, tokenizer, queries, cfg: TrainConfig, seed):
