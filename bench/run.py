@@ -22,7 +22,7 @@ import common  # noqa: E402
 def _worker(side, conn, threads, precision, malloc):
     import torch, warnings
     if malloc == 'reuse':                                     # trl with the allocator setting lm_ppo's trainer makes
-        from lm_ppo.ppo import reuse_freed_memory
+        from lm_ppo.precision import reuse_freed_memory
         assert reuse_freed_memory()
     warnings.filterwarnings('ignore')
     torch.set_num_threads(threads)
