@@ -46,7 +46,7 @@ class TrainConfig:
     top_k: int = 0
     top_p: float = 1.0
     temperature: float = 1.0
-    precision: str = 'bf16'             # 'fp32' | 'bf16' (mixed, float32 master weights) | 'bf16-autocast' | 'fp16-autocast'
+    precision: str = 'auto'             # 'auto' (bf16 where native and faster, else fp32) | 'fp32' | 'bf16' | 'bf16-autocast' | 'fp16-autocast'
     n_eval: int = 16                    # held-out queries for the before/after table
     seed: int = 0
     out_dir: str = 'runs/sentiment'
@@ -113,6 +113,7 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides)
     torch.manual_seed(cfg.seed)
     model, tok, reward_fn, texts = load_components(cfg, log)
     trainer = PPOTrainer(model, None, tok, **cfg.ppo_config())
+    log(trainer.precision_reason)
     sampler = QuerySampler(texts, tok, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed)
     eval_q = QuerySampler(texts, tok, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed + 10_000).sample(cfg.n_eval)
     eval_txt = tok.batch_decode(eval_q, skip_special_tokens=True)
