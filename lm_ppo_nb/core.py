@@ -35,13 +35,16 @@ def entropy_from_logits(logits):
 
 # %% ../nbs/00-core.ipynb #f322d344
 def masked_mean(x, mask, dim=None):
-    "Mean of `x` over the positions where `mask` is 1 (over `dim`, or all)."
-    mask = mask.to(x.dtype)
+    "Mean of `x` over the positions where `mask` is 1 (over `dim`, or all); what lies outside the mask, NaN or inf included, counts for nothing."
+    x, mask = torch.broadcast_tensors(x, mask)
+    mask = mask.to(x.dtype if x.is_floating_point() else torch.float32)
+    x = torch.where(mask != 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
     if dim is None: return (x * mask).sum() / mask.sum().clamp(min=1)
     return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1)
 
 def masked_var(x, mask, unbiased=True):
     "Variance of `x` over the positions where `mask` is 1 (Bessel-corrected by default)."
+    x, mask = torch.broadcast_tensors(x, mask)
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     if unbiased:
@@ -51,12 +54,12 @@ def masked_var(x, mask, unbiased=True):
     return var
 
 def whiten(values, shift_mean=True, mask=None):
-    "Scale `values` to unit variance (and zero mean unless `shift_mean=False`), counting only `mask`ed positions."
+    "Scale `values` to unit variance (and zero mean unless `shift_mean=False`), counting only `mask`ed positions; the others become 0."
     if mask is None: mask = torch.ones_like(values)
     mean, var = masked_mean(values, mask), masked_var(values, mask)
     out = (values - mean) * torch.rsqrt(var + 1e-8)
     if not shift_mean: out = out + mean
-    return out * mask.to(values.dtype)
+    return torch.where(mask != 0, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 # %% ../nbs/00-core.ipynb #0235394a
 def clip_by_value(x, tensor_min, tensor_max):
@@ -67,8 +70,10 @@ def clip_by_value(x, tensor_min, tensor_max):
 # %% ../nbs/00-core.ipynb #7732f8a4
 def compute_gae(rewards, values, mask, gamma=1.0, lam=0.95):
     "Advantages and returns by GAE(`gamma`, `lam`) over left-aligned responses: [B, T] x3 -> ([B, T], [B, T])."
-    mask = mask.to(values.dtype)
-    rewards, values = rewards * mask, values * mask
+    keep = mask != 0                                                    # [B, T]
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    rewards, values = torch.where(keep, rewards, zero), torch.where(keep, values, zero)
+    mask = keep.to(values.dtype)
     B, T = rewards.shape
     advantages = torch.zeros_like(values)                               # [B, T]
     last_gae = torch.zeros(B, dtype=values.dtype, device=values.device)  # [B]
@@ -81,24 +86,40 @@ def compute_gae(rewards, values, mask, gamma=1.0, lam=0.95):
     return advantages, returns
 
 # %% ../nbs/00-core.ipynb #8ab2194f
+_AS_LIST_EXPECTED = 'expected a [batch, len] tensor of token ids or a list of 1-D tensors (or lists) of token ids'
+
+def _integer_ids(x, where):
+    "`x` as a LongTensor; floating values must be whole numbers."
+    if x.is_floating_point() or x.is_complex():
+        bad = x != x.real.round() if x.is_complex() else x != x.round()
+        if bad.any(): raise ValueError(f"`{where}`: expected integer token ids, got {x[bad][0].item()}")
+    elif x.dtype == torch.bool: raise TypeError(f"`{where}`: expected integer token ids, got a bool tensor")
+    return x.long()
+
 def as_list(xs, name='tensors'):
-    "A list of 1-D LongTensors from a `[B, T]` tensor or a list of 1-D tensors (or lists of ints)."
+    "A list of 1-D LongTensors from a `[B, T]` tensor (a 1-D tensor is one sequence) or a list of 1-D tensors or lists of ints (a `[1, T]` tensor counts as 1-D)."
     if isinstance(xs, torch.Tensor):
         if xs.dim() == 1: xs = xs[None]
-        if xs.dim() != 2: raise ValueError(f"`{name}`: expected a [batch, len] tensor or a list of 1-D tensors, got a tensor of shape {tuple(xs.shape)}")
-        return list(xs.long())
-    if not isinstance(xs, collections.abc.Sequence) or isinstance(xs, str):
-        raise TypeError(f"`{name}`: expected a [batch, len] tensor or a list of 1-D tensors, got {type(xs).__name__}")
+        if xs.dim() != 2: raise ValueError(f"`{name}`: {_AS_LIST_EXPECTED}, got a tensor of shape {tuple(xs.shape)}")
+        return list(_integer_ids(xs, name))
+    if not isinstance(xs, collections.abc.Sequence) or isinstance(xs, (str, bytes)):
+        raise TypeError(f"`{name}`: {_AS_LIST_EXPECTED}, got {type(xs).__name__}")
     out = []
     for i, x in enumerate(xs):
-        x = torch.as_tensor(x)
+        try: x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"`{name}[{i}]`: expected a 1-D tensor or list of token ids, got {type(x).__name__} {x!r:.60} ({e})") from None
         if x.dim() == 2 and x.shape[0] == 1: x = x[0]
         if x.dim() != 1: raise ValueError(f"`{name}[{i}]`: expected a 1-D tensor of token ids, got shape {tuple(x.shape)}")
-        out.append(x.long())
+        out.append(_integer_ids(x, f'{name}[{i}]'))
     return out
+
+def _check_seqs(seqs):
+    if not len(seqs): raise ValueError('`seqs`: expected at least one sequence, got none')
 
 def left_pad(seqs, pad_id=0):
     "Left-pad 1-D sequences into ids, attention mask and position ids, each [B, T]."
+    _check_seqs(seqs)
     T = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad_id, dtype=torch.long, device=seqs[0].device)
     mask = torch.zeros_like(ids)
@@ -108,6 +129,7 @@ def left_pad(seqs, pad_id=0):
 
 def right_pad(seqs, pad_id=0):
     "Right-pad 1-D sequences into ids and a mask, each [B, T]."
+    _check_seqs(seqs)
     T = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad_id, dtype=torch.long, device=seqs[0].device)
     mask = torch.zeros_like(ids)
@@ -116,6 +138,8 @@ def right_pad(seqs, pad_id=0):
 
 def pad_query_response(queries, responses, pad_id=0):
     "Batch `[left-padded query | right-padded response]`: ids, attention mask, position ids [B, Q+R] and the response mask [B, R]."
+    if len(queries) != len(responses):
+        raise ValueError(f"`responses`: expected {len(queries)} responses (one per query), got {len(responses)}")
     q_ids, q_mask, _ = left_pad(queries, pad_id)                       # [B, Q]
     r_ids, r_mask = right_pad(responses, pad_id)                        # [B, R]
     ids, mask = torch.cat([q_ids, r_ids], 1), torch.cat([q_mask, r_mask], 1)  # [B, Q+R]
