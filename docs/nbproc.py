@@ -9,13 +9,29 @@ import re, copy
 from pathlib import Path
 import nbformat
 from execnb.nbio import read_nb
-from nbdev.processors import FilterDefaults
+from nbdev.processors import FilterDefaults, exec_show_docs, _do_eval, _ast_contains
+import ast
 
 _re_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 
+class exec_show_docs_imports_only(exec_show_docs):
+    "nbdev's `exec_show_docs`, but of a cell that mixes imports and other code only the imports are run (and noted)"
+    def __call__(self, cell):
+        if not self.nb.has_docs_ or not hasattr(self, 'k') or not _do_eval(cell): return
+        trees = cell.parsed_()
+        if not (cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'}) and \
+           _ast_contains(trees, (ast.Expr, ast.Assign)) and not any('show_doc' in ast.unparse(t) for t in trees):
+            imps = [ast.unparse(n) for t in trees for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            self.k.run_cell('\n'.join(imps))
+            notes = getattr(self.nb, 'mixed_cells_', [])
+            notes.append(cell.idx_); self.nb.mixed_cells_ = notes
+        else: return super().__call__(cell)
+        if self.k.exc: raise Exception(f"Error in cell {cell.idx_} :\n{cell.source}") from self.k.exc
+
 class _Procs(FilterDefaults):
     def __init__(self, skip=()): self.skip = set(skip)
-    def procs(self): return [p for p in super().procs() if p.__name__ not in self.skip]
+    def procs(self):
+        return [exec_show_docs_imports_only if p is exec_show_docs else p for p in super().procs() if p.__name__ not in self.skip]
 
 def split_directives(src):
     "Leading `#| key: value` lines of `src` as a dict, and the rest of the source"
@@ -32,7 +48,8 @@ def _outputs(cell):
         for k in ('text',):
             if isinstance(o.get(k), list): o[k] = ''.join(o[k])
         if 'data' in o: o['data'] = {k: ''.join(v) if isinstance(v, list) else v for k, v in dict(o['data']).items()}
-        o.setdefault('metadata', {})
+        if o.get('output_type') in ('execute_result', 'display_data'): o.setdefault('metadata', {})
+        else: o.pop('metadata', None)
         if o.get('output_type') == 'execute_result': o.setdefault('execution_count', None)
         outs.append(nbformat.from_dict(o))
     return outs
@@ -66,6 +83,7 @@ def process(path, skip=()):
         cells.append(nc)
     out = nbformat.v4.new_notebook(cells=cells)
     out.metadata['frontmatter'] = fm
+    out.metadata['mixed_import_cells'] = getattr(nb, 'mixed_cells_', [])
     out.metadata['kernelspec'] = {'display_name': 'python3', 'language': 'python', 'name': 'python3'}
     out.metadata['language_info'] = {'name': 'python'}
     return out
