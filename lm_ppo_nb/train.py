@@ -4,7 +4,7 @@
 
 # %% ../nbs/03c-train.ipynb #44453cd8
 from __future__ import annotations
-import argparse, dataclasses, json, sys, time
+import argparse, csv, dataclasses, json, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -136,7 +136,7 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides)
 
     _, after = answer(model, tok, eval_q, cfg, seed=cfg.seed)
     table = before_after_table(eval_txt, before, after, r_before, reward_fn(eval_txt, after))
-    table.to_csv(out/'before_after.csv', index=False)
+    table.to_csv(out/'before_after.csv', index=False, quoting=csv.QUOTE_NONNUMERIC)   # texts quoted: a response may hold '\r'
     name = Path(str(getattr(model.config, '_name_or_path', '') or cfg.model)).name
     fig = plot_history(history, f"PPO on {name}: {cfg.steps} steps × {cfg.batch_size}")
     fig.savefig(out/'curve.png', dpi=110)
