@@ -114,7 +114,31 @@ def body_html(nbjson):
     body, _ = HTMLExporter(template_name='basic', config=c).from_notebook_node(nb)
     return nb.metadata.get('frontmatter', {}), body
 
-def fix_page(body, doc_prefix):
+def name_links():
+    """{name: 'page.html#anchor'} for the library's names as they are written in code spans: `PPOTrainer`,
+    `PPOTrainer.step`, `lm_ppo.ppo.PPOTrainer`, `lm_ppo.ppo` (short names only when unambiguous and public)"""
+    import importlib, lm_ppo_nb._modidx as mi
+    mi = importlib.reload(mi)
+    full, short = {}, {}
+    for mod, syms in mi.d['syms'].items():
+        m = mod.split('.', 1)[1]
+        for k, (url, _) in syms.items():
+            nm = k[len(mod) + 1:]
+            full[f'lm_ppo.{m}.{nm}'] = url
+            full.setdefault(f'lm_ppo.{m}', url.partition('#')[0])
+            if not any(part.startswith('_') for part in nm.split('.')): short.setdefault(nm, set()).add(url)
+    return {**{k: v.pop() for k, v in short.items() if len(v) == 1}, **full}
+
+def _link_code(soup, links, here):
+    for c in soup.find_all('code'):
+        if c.find_parent(['pre', 'a', 'h1', 'h2', 'h3', 'h4']): continue
+        t = re.sub(r'\(\)$', '', c.get_text().strip())
+        url = links.get(t)
+        if not url or url.partition('#')[0] == here and '#' not in url: continue
+        if url.startswith(here + '#'): url = url[len(here):]
+        a = soup.new_tag('a', href=url); c.wrap(a)
+
+def fix_page(body, doc_prefix, links=None, here=''):
     "Heading ids as Quarto's, MathML for TeX, links from the docs host and to notebooks made relative"
     from bs4 import BeautifulSoup, NavigableString
     soup = BeautifulSoup(body, 'html.parser')
@@ -140,6 +164,7 @@ def fix_page(body, doc_prefix):
                 u = re.sub(r'^(?:\./)?(?:nbs/)?([^/#?]+)\.(?:ipynb|md)(?=$|#)', r'\1.html', u)
             e[attr] = u
     for t in soup.find_all('table'): t['class'] = t.get('class', []) + ['table']
+    if links: _link_code(soup, links, here)
     return soup
 
 def page_html(page, fm, soup, pages):
@@ -274,6 +299,7 @@ def build(workers=2, check=True):
     (SITE / 'assets' / 'pygments.css').write_text(HtmlFormatter(style='default').get_style_defs('.highlight'))
     if (DOCS).exists(): shutil.copytree(DOCS, SITE / 'docs', ignore=shutil.ignore_patterns('*.py', '__pycache__'))
     fails, rendered, nb_warns = [], [], []
+    sys.path.insert(0, str(ROOT)); links = name_links()
     for p in pages:
         nbjson, err = results[str(p['src'])]
         if err: fails.append(f'{p["src"].relative_to(ROOT)}: does not render: {err}'); continue
@@ -287,6 +313,10 @@ def build(workers=2, check=True):
         except Exception as e:
             fails.append(f'{p["src"].relative_to(ROOT)}: does not render: {type(e).__name__}: {e}')
     ok = [r[0] for r in rendered]
+    ids = {p['out']: {e['id'] for e in soup.find_all(id=True)} for p, _, soup in rendered}
+    def exists(url): page, _, frag = url.partition('#'); return page in ids and (not frag or frag in ids[page])
+    links = {k: v for k, v in links.items() if exists(v)}    # doc links only to entries that are on the site
+    for p, _, soup in rendered: _link_code(soup, links, p['out'])
     for p, fm, soup in rendered: (SITE / p['out']).write_text(page_html(p, fm, soup, ok), encoding='utf-8')
     (SITE / '.nojekyll').write_text('')
     print(f'built {len(rendered)} pages into {SITE.relative_to(ROOT)}/')
