@@ -35,13 +35,21 @@ def test_auto_choices_pick_the_hub_components(hub_home):
                               scores=scores.tolist(), n=len(texts), shortest=min(map(len, texts)),
                               br=sum('<br' in t for t in texts), same=texts == choose_queries('imdb')[0] == imdb_openings(),
                               model=type(model.pretrained_model).__name__, vocab=len(tok))))
+        try: PipelineReward(label='NEUTRAL').pipe
+        except ValueError as e: print(json.dumps(dict(bad_label=str(e))))
+        import sys; sys.modules['datasets'] = None                     # as if `datasets` were not installed
+        bundled, why = choose_queries('auto')
+        try: imdb_openings()
+        except ImportError as e: print(json.dumps(dict(bundled=bundled == lm_ppo.data.review_openings(), why_bundled=why, hint=str(e))))
     ''', hub_env(hub_home))
-    r = json.loads(out.strip().splitlines()[-1])
+    r = {k: v for line in out.strip().splitlines() if line.startswith('{') for k, v in json.loads(line).items()}
     assert r['name'] == 'lvwerra/gpt2-imdb' and r['model'] == 'GPT2LMHeadModel' and r['vocab'] == 320
     assert all('Hub is reachable' in w for w in r['why']), r['why']
     assert r['reward'] == 'PipelineReward' and r['reward_model'] == 'lvwerra/distilbert-imdb'
     assert r['labels'] == ['NEGATIVE', 'POSITIVE'] and len(r['scores']) == 3
     assert r['n'] == 64 and r['shortest'] > 200 and r['br'] == 0 and r['same']   # the short review is left out
+    assert '`label`' in r['bad_label'] and "'POSITIVE'" in r['bad_label'] and 'NEUTRAL' in r['bad_label']
+    assert r['bundled'] and '`datasets` package is not installed' in r['why_bundled'] and 'pip install datasets' in r['hint']
 
 
 def test_train_on_the_hub_components(hub_home, tmp_path):
