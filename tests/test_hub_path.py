@@ -84,6 +84,7 @@ def test_hub_available_asks_the_endpoint(monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         for k in ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE'): monkeypatch.delenv(k, raising=False)
+        for k in ('no_proxy', 'NO_PROXY'): monkeypatch.setenv(k, '*')    # a proxy, if one is set, must not answer for us
         monkeypatch.setenv('HF_ENDPOINT', f'http://127.0.0.1:{server.server_address[1]}/')
         monkeypatch.setattr(lm_ppo.data, '_hub_answer', None)
         assert lm_ppo.data.hub_available(timeout=10)
