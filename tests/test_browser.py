@@ -149,6 +149,12 @@ def _shot(page, path):
     page.screenshot(path=str(path), clip=dict(x=box['x'], y=box['y'], width=box['width'], height=min(box['height'], 2800)))
 
 
+def _in_view(page, sel):
+    "True when the element's top edge is inside the browser window."
+    return page.evaluate(f"(() => {{ const r = document.querySelector('{sel}').getBoundingClientRect(); "
+                         f"return r.top >= 0 && r.top < window.innerHeight; }})()")
+
+
 def test_browser_label_train_and_responsiveness(lab, tmp_path):
     from playwright.sync_api import sync_playwright, expect
     shots = Path(os.environ.get('LM_PPO_SCREENSHOT_DIR') or tmp_path/'screenshots'); shots.mkdir(parents=True, exist_ok=True)
@@ -161,32 +167,41 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
             page.set_default_timeout(60_000)
             open_and_run(page, lab, 'demo.ipynb')
             page.wait_for_selector('.lm-ppo-ui', timeout=90_000)
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=90_000)
+            status = page.locator('.lm-ppo-status')
+            expect(status).to_contain_text(f'0 of {BATCH} labelled by you', timeout=90_000)
             assert page.locator('.lm-ppo-card:visible').count() == BATCH
             _shot(page, shots/'interactive-batch.png')
 
             # label the batch as a person would: a button, a typed value, keys, then accept the rest
             t0 = time.perf_counter()
             page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'1/{BATCH} labelled')
+            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
             number = page.locator('.lm-ppo-card-1 input[type="text"]')
+            number.fill('99'); number.press('Enter')                           # off the scale: a red note, no change
+            expect(page.locator('.lm-ppo-note')).to_contain_text('card 2 should be between -1 and +1')
             number.fill('-0.5'); number.press('Enter')
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'2/{BATCH} labelled')
+            expect(status).to_contain_text(f'2 of {BATCH} labelled by you')
+            expect(page.locator('.lm-ppo-note')).to_have_text('')                  # the stale note is gone
             keys = page.locator('.lm-ppo-keys input')
             keys.click()
             keys.press_sequentially('3' * 6 + '1' * 3 + 's', delay=60)     # +1 six times, -1 three times, one skip
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'12/{BATCH} labelled')
-            page.get_by_role('button', name='Accept suggestions').click()
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'{BATCH}/{BATCH} labelled')
-            report['label_16_s'] = time.perf_counter() - t0
+            expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped)')
+            page.get_by_role('button', name='Accept all').click()
+            expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped), 4 suggested')
+            report['label_16_s'] = round(time.perf_counter() - t0, 2)
             expect(page.locator('.lm-ppo-card-0 .lm-ppo-rewards button.mod-active')).to_have_text('+1')
             png_before = page.get_attribute('.lm-ppo-plot', 'src')
 
-            # train, and measure how fast widgets answer while the update runs
+            # train: the next batch comes first (label ahead), then the step runs while it can be labelled
+            t0 = time.perf_counter()
             page.click('.lm-ppo-train')
-            expect(page.locator('.lm-ppo-status')).to_contain_text('training', timeout=10_000)
-            assert page.locator('.lm-ppo-train').is_disabled()
-            assert page.locator('.lm-ppo-card-0 .lm-ppo-rewards button').first.is_disabled()
+            expect(status).to_contain_text('training', timeout=60_000)
+            report['next_batch_ready_s'] = round(time.perf_counter() - t0, 2)
+            expect(status).to_contain_text(f'0 of {BATCH} labelled by you')
+            expect(status).to_contain_text('from the policy before step 1')
+            expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 1')
+            page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()   # labelled during the update
+            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
             toggle_ms, pending_ms = [], []
             past = '.lm-ppo-show-past'
             visible = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display !== 'none'"
@@ -203,25 +218,35 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
             report['typed_query_roundtrip_ms'] = [round(x, 1) for x in pending_ms]
             _shot(page, shots/'interactive-training.png')
 
-            # the update ends: stats, plot and a fresh batch (with the typed queries first)
+            # the update ends: stats and plot; the labels given during it are kept
             expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1', timeout=120_000)
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=120_000)
+            report['train_click_to_step_done_s'] = round(time.perf_counter() - t0, 2)
+            expect(status).to_contain_text('idle')
+            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
             assert page.get_attribute('.lm-ppo-plot', 'src') != png_before
-            expect(page.locator('.lm-ppo-card-0')).to_contain_text('x')
             if page.locator('.lm-ppo-table').is_hidden(): page.click(past)
-            expect(page.locator('.lm-ppo-table')).to_contain_text('Batch 0')
-            # a second round with the keyboard only: accept every suggestion, train
-            keys.click(); keys.press_sequentially('at')
+            expect(page.locator('.lm-ppo-table')).to_contain_text('Batch 1')
+            # a second round with the keyboard only: accept every suggestion (the focus moves on by itself), train
+            keys.click(); keys.press_sequentially('a' * (BATCH - 1) + 't', delay=30)
             expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2', timeout=120_000)
-            expect(page.locator('.lm-ppo-status')).to_contain_text(f'0/{BATCH} labelled', timeout=120_000)
+            expect(page.locator('.lm-ppo-card-0')).to_contain_text('x')            # the typed queries came first
+            # the keys box kept the focus across the step: typing goes on without a click
+            assert page.evaluate("document.activeElement.closest('.lm-ppo-keys') !== null")
+            page.keyboard.type('3')
+            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
             _shot(page, shots/'interactive.png')
+            # compact: on an ordinary screen the toolbar and the curve are in view with all 16 cards
+            page.set_viewport_size({'width': 1300, 'height': 1000})
+            page.locator('.lm-ppo-ui').evaluate('e => e.scrollIntoView()')
+            assert _in_view(page, '.lm-ppo-train') and _in_view(page, '.lm-ppo-plot'), 'toolbar or curve off screen'
+            page.screenshot(path=str(shots/'interactive-screen.png'))
         finally:
             browser.close()
     log = [json.loads(l) for l in (lab['root']/'run'/'labels.jsonl').read_text().splitlines()]
     sub = [r for r in log if r['event'] == 'submit']
     assert len(sub) == 2 * BATCH and [r['reward'] for r in sub[:2]] == [1.0, -0.5]
     assert sum(r['skipped'] for r in sub) == 1 and [r['event'] for r in log].count('step') == 2
-    assert [r['source'] for r in sub[BATCH:]] == ['suggested'] * BATCH
+    assert [r['source'] for r in sub[BATCH:]] == ['human'] + ['accepted'] * (BATCH - 1)
     report['total_s'] = round(time.time() - t_start, 1)
     print('\nbrowser test report:', json.dumps(report))
     (shots/'report.json').write_text(json.dumps(report, indent=1))
