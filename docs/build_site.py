@@ -202,7 +202,7 @@ header { grid-column: 1 / -1; padding: .7rem 1.2rem; border-bottom:1px solid var
 header .brand { font-weight:700; font-size:1.25rem; color:var(--fg); text-decoration:none; }
 header .tagline { color:var(--muted); font-size:.9rem; }
 nav.sidebar, nav.toc { padding: 1rem; font-size:.9rem; position:sticky; top:0; align-self:start; max-height:100vh; overflow-y:auto; }
-nav.sidebar { border-right:1px solid var(--line); }
+nav.sidebar { border-right:1px solid var(--line); min-height: calc(100vh - 3.2rem); }
 nav a { display:block; padding:.2rem .4rem; color:var(--fg); text-decoration:none; border-radius:4px; }
 nav a:hover { background:var(--code); } nav a.current { background:#e7f0fb; color:var(--accent); font-weight:600; }
 nav .nav-section { margin:1rem 0 .3rem; font-weight:700; color:var(--muted); text-transform:uppercase; font-size:.75rem; letter-spacing:.04em; }
@@ -213,7 +213,7 @@ h2 { border-bottom:1px solid var(--line); padding-bottom:.2rem; margin-top:2rem;
 h1 a.anchor, h2 a.anchor, h3 a.anchor, h4 a.anchor { margin-left:.4rem; color:var(--line); text-decoration:none; visibility:hidden; }
 h1:hover a.anchor, h2:hover a.anchor, h3:hover a.anchor, h4:hover a.anchor { visibility:visible; }
 a { color:var(--accent); }
-code { background:var(--code); padding:.1em .3em; border-radius:4px; font-size:.88em; }
+code { background:var(--code); padding:.1em .2em; border-radius:4px; font-size:.88em; }
 pre { background:var(--code); padding:.7rem .9rem; border-radius:6px; overflow-x:auto; font-size:.85rem; line-height:1.4; }
 pre code { background:none; padding:0; }
 .input_area pre, .highlight pre { border-left:3px solid #c6d4e3; }
