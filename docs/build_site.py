@@ -44,6 +44,20 @@ def page_list():
         pages.append(dict(src=p, out=p.stem + '.html', section=sec, order=order))
     return sorted(pages, key=lambda d: (['Home', *SECTIONS].index(d['section']), d['order'], d['src'].name))
 
+def write_sidebar(pages):
+    "nbs/sidebar.yml for Quarto (`nbdev_docs`), the same sections and order as this site's sidebar; True if it changed"
+    contents = []
+    for sec in ['Home', *SECTIONS]:
+        names = [p['src'].name for p in pages if p['section'] == sec]
+        if not names: continue
+        contents += names if sec == 'Home' else [{'section': sec, 'contents': names}]
+    import yaml
+    text = ('# Written by docs/build_site.py from the pages in nbs/ (settings.ini: custom_sidebar = True).\n'
+            + yaml.safe_dump({'website': {'sidebar': {'contents': contents}}}, sort_keys=False))
+    f = NBS / 'sidebar.yml'
+    if f.exists() and f.read_text() == text: return False
+    f.write_text(text); return True
+
 # ---------------------------------------------------------------- processing (in worker processes)
 def _key(path):
     h = hashlib.sha256(Path(path).read_bytes())
@@ -291,6 +305,7 @@ def build(workers=2, check=True):
     cfg = get_config()
     doc_prefix = cfg.get('doc_host', '').rstrip('/') + cfg.get('doc_baseurl', '').rstrip('/') + '/'
     pages = page_list()
+    if write_sidebar(pages): print('wrote nbs/sidebar.yml (commit it)')
     results = {p: (nb, err) for p, nb, err in process_all([str(p['src']) for p in pages], workers)}
     if SITE.exists(): shutil.rmtree(SITE)
     (SITE / 'assets').mkdir(parents=True)
