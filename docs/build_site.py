@@ -157,6 +157,7 @@ def fix_page(body, doc_prefix, links=None, here=''):
     from bs4 import BeautifulSoup, NavigableString
     soup = BeautifulSoup(body, 'html.parser')
     for a in soup.select('a.anchor-link'): a.decompose()
+    for e in soup.find_all(id=re.compile('^cell-id=')): del e['id']
     seen = set()
     for h in soup.find_all(re.compile('^h[1-6]$')):
         i = base = quarto_id(h.get_text())
@@ -331,6 +332,8 @@ def build(workers=2, check=True):
     ids = {p['out']: {e['id'] for e in soup.find_all(id=True)} for p, _, soup in rendered}
     def exists(url): page, _, frag = url.partition('#'); return page in ids and (not frag or frag in ids[page])
     links = {k: v for k, v in links.items() if exists(v)}    # doc links only to entries that are on the site
+    for p in ok:                                               # `02-ppo`, `nbs/02-ppo.ipynb`: the page of that notebook
+        if p['src'].stem != 'index': links.update({p['src'].stem: p['out'], f"nbs/{p['src'].name}": p['out']})
     for p, _, soup in rendered: _link_code(soup, links, p['out'])
     for p, fm, soup in rendered: (SITE / p['out']).write_text(page_html(p, fm, soup, ok), encoding='utf-8')
     (SITE / '.nojekyll').write_text('')
