@@ -41,6 +41,7 @@ def _worker(side, conn, threads, precision, malloc):
                 impl = common.SIDES[side](msg['path'], tok, cfg, precision=precision)
                 impls['x'] = impl
                 conn.send(dict(n_params=common.n_params(impl.model), vocab=len(tok), eos=tok.eos_token_id,
+                               precision=getattr(getattr(impl, 'trainer', None), 'precision', precision),
                                special=sorted(set(tok.all_special_ids)), pad=tok.pad_token_id))
             elif op == 'step':
                 torch.manual_seed(msg['seed'])
@@ -109,6 +110,7 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, nocache=False, wa
     info = {}
     for name, w in workers.items():
         info[name] = w(op='setup', path=path, cfg=cfg)
+        if w.precision == 'auto': log(f"  {name} resolved to precision {info[name]['precision']!r}")
     meta = info['lm_ppo'] if 'lm_ppo' in info else next(iter(info.values()))
     fp32_lm = next(n for n, w in workers.items() if w.side == 'lm_ppo')   # runs the no-cache loop (fp32 weights)
     special = set(meta['special'])
@@ -139,7 +141,8 @@ def bench_config(workers, model, path, B, R, repeats, lr, log, nocache=False, wa
     tokens = sum(len(q) + R for q in qs)
     nan = float('nan')
     out = dict(model=model, B=B, R=R, mini_batch=cfg['mini_batch'], epochs=cfg['epochs'], rollout_only=rollout_only, impls=order,
-               n_params=meta['n_params'], tokens=tokens, repeats=repeats, load=os.getloadavg()[0])
+               n_params=meta['n_params'], tokens=tokens, repeats=repeats, load=os.getloadavg()[0],
+               resolved={n: info[n].get('precision') for n in order})
     for s in order:
         st, ro = res[s]['step'], res[s]['rollout']
         out[s] = dict(rollout_s=med([r['wall'] for r in ro]), rollout_tok_s=med([r['tokens'] / r['wall'] for r in ro]),
@@ -160,10 +163,11 @@ def fmt_table(rows, peaks):
         b = r.get('trl')
         for name in r['impls']:
             x = r[name]
-            pk = peaks['bfloat16' if 'bf16' in name else 'float32']
+            prec = str(r.get('resolved', {}).get(name) or name)
+            pk = peaks['bfloat16' if 'bf16' in prec else 'float32']
             ratio = f"**{x['step_s'] / b['step_s']:.2f}×**" if b and name != 'trl' and not r['rollout_only'] else ''
             roll = f"{x['rollout_tok_s'] / b['rollout_tok_s']:.2f}×" if b and name != 'trl' else ''
-            label = 'trl 0.11.4' if name == 'trl' else name
+            label = 'trl 0.11.4' if name == 'trl' else name + (f' (→ {prec})' if name.endswith('auto') else '')
             step = ('| — ' * 5 if r['rollout_only'] else
                     f"| {x['step_s']:.2f} | {x['fwd_s']:.2f} | {x['opt_s']:.2f} | {x['rss_mib']:.0f} "
                     f"| {x['opt_flops'] / 1e9:.1f} G ({100 * x['opt_flops'] / pk:.0f}%) ")
@@ -187,7 +191,7 @@ def main(argv=None):
     ap.add_argument('--repeats', type=int, default=None, help='timed repeats per configuration (default 3 tiny, 2 SmolLM2)')
     ap.add_argument('--full', action='store_true', help='also SmolLM2-135M at B=64 (about an hour more on 2 cores)')
     ap.add_argument('--configs', nargs='*', default=None, help="instead of the grid, e.g. SmolLM2-135M:16x24 SmolLM2-135M:16x48:rollout")
-    ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions to run (fp32 bf16 bf16-autocast fp16-autocast)")
+    ap.add_argument('--precisions', nargs='*', default=['fp32', 'bf16'], help="lm_ppo's precisions to run (auto fp32 bf16 bf16-autocast fp16-autocast; auto is named by what it resolved to)")
     ap.add_argument('--no-trl', action='store_true', help='lm_ppo only (no ratios)')
     ap.add_argument('--allocator', action='store_true',
                     help="also run lm_ppo bf16 with glibc's default allocator behaviour (reuse_cpu_memory=False) "
@@ -241,10 +245,11 @@ def main(argv=None):
         peaks = {k: max(peaks[k], end[k]) for k in peaks}
         mach = common.machine(); mach['threads'] = a.threads
         md = [f'# lm_ppo vs trl 0.11.4 — {"quick" if a.quick else "full"} run',
+              '', f"**CPU kind: {mach['kind']}** (torch CPU capability {mach['cpu_capability']}, native bf16: {'yes' if mach['native_bf16'] else 'no'}).",
               '', f"Machine: {mach['cpu']}, {mach['cores']} cores ({mach['threads']} torch threads), flags: {mach['flags']}; "
               f"torch {mach['torch']}, transformers {mach['transformers']}, trl {mach['trl']}, Python {mach['python']}. "
               f"Run took {time.time() - t_start:.0f} s on {time.strftime('%Y-%m-%d')}.",
-              '', f"Matmul peak measured in this run (2048×2048 @ 2048×2048, best of 5, at the start and at the end; the higher): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, "
+              '', f"Matmul peak measured in this run (2048×2048 @ 2048×2048, best of 5 — 256², best of 2, for bf16 where it is emulated — at the start and at the end; the higher): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, "
               f"bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s.",
               '', 'Medians over the repeats; the implementations run on identical batches, each in its own worker process, '
               'the order alternating between repeats (A B C D, D C B A, ...). '
