@@ -60,48 +60,59 @@ def write_sidebar(pages):
 
 # ---------------------------------------------------------------- processing (in worker processes)
 def _key(path):
+    "Cache key of a notebook's rendering: the notebook itself (whose exported cells `show_doc` runs), the processing, nbdev"
     h = hashlib.sha256(Path(path).read_bytes())
-    for f in sorted((ROOT / 'lm_ppo_nb').glob('*.py')) + [DOCS / 'nbproc.py', ROOT / 'settings.ini']: h.update(f.read_bytes())
+    for f in [DOCS / 'nbproc.py', ROOT / 'settings.ini']: h.update(f.read_bytes())
     import nbdev; h.update(nbdev.__version__.encode())
     return h.hexdigest()
 
+def _cached(path):
+    "The cached rendering of notebook `path` if it is up to date, else None"
+    f = CACHE / (Path(path).stem + '.json')
+    if not f.exists(): return None
+    d = json.loads(f.read_text())
+    return d['page'] if d.get('key') == _key(path) else None
+
 def _process_one(path):
-    "Processed notebook (as JSON) and its frontmatter for one page, from the cache when nothing changed"
-    import nbformat
+    "`(path, page, error)`: page = {'fm', 'body', 'mixed'} of one notebook or .md page, cached for notebooks"
     path = Path(path)
+    import nbformat
+    from nbproc import process, to_html
     if path.suffix == '.md':
         fm, body = read_frontmatter(path.read_text(encoding='utf-8'))
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)])
         from nbdev.doclinks import NbdevLookup
-        for c in nb.cells: c.source = NbdevLookup().linkify(c.source)
-        nb.metadata['frontmatter'] = fm
-        return str(path), nbformat.writes(nb), None
-    key, cached = _key(path), CACHE / (path.stem + '.json')
-    if cached.exists():
-        d = json.loads(cached.read_text())
-        if d['key'] == key: return str(path), d['nb'], None
-    from nbproc import process
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(NbdevLookup().linkify(body))])
+        return str(path), dict(fm=fm, body=to_html(nb)[1], mixed=[]), None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             nb = process(path)
+            fm, body = to_html(nb)
     except Exception as e:
         return str(path), None, f'{type(e).__name__}: {e}\n' + ''.join(traceback.format_exception(e)[-3:])
-    s = nbformat.writes(nb)
+    page = dict(fm=fm, body=body, mixed=nb.metadata.get('mixed_import_cells', []))
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(dict(key=key, nb=s)))
-    return str(path), s, None
+    (CACHE / (path.stem + '.json')).write_text(json.dumps(dict(key=_key(path), page=page)))
+    return str(path), page, None
 
 def _process_many(paths):
     os.chdir(ROOT); os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('MPLBACKEND', 'Agg')
     return [_process_one(p) for p in paths]
 
 def process_all(paths, workers):
-    "Process every page, `workers` processes each taking a share (one import of torch & co per process)"
-    heavy = sorted(paths, key=lambda p: -Path(p).stat().st_size)
-    shares = [heavy[i::workers] for i in range(workers)]
-    if workers == 1: return _process_many(heavy)
-    with ProcessPoolExecutor(workers) as ex: return [r for rs in ex.map(_process_many, shares) for r in rs]
+    "Every page: notebooks from the cache when unchanged; the rest in `workers` processes (one import of torch & co each)"
+    res = {}
+    for p in paths:
+        if p.endswith('.ipynb') and (page := _cached(p)) is not None: res[p] = (page, None)
+    for p in paths:
+        if p.endswith('.md'): res[p] = _process_one(p)[1:]
+    todo = sorted((p for p in paths if p not in res), key=lambda p: -Path(p).stat().st_size)
+    workers = max(1, min(workers, len(todo)))
+    if workers == 1: out = _process_many(todo)
+    else:
+        with ProcessPoolExecutor(workers) as ex: out = [r for rs in ex.map(_process_many, [todo[i::workers] for i in range(workers)]) for r in rs]
+    res.update({p: (page, err) for p, page, err in out})
+    return res
 
 # ---------------------------------------------------------------- rendering
 def quarto_id(text):
@@ -115,18 +126,6 @@ def _mathml(m):
     tex, display = (m.group(1), 'block') if m.group(1) is not None else (m.group(2), 'inline')
     try: return convert(html.unescape(tex).strip(), display=display)
     except Exception: return html.escape(m.group(0))
-
-def body_html(nbjson):
-    import nbformat
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-    nb = nbformat.reads(nbjson, as_version=4)
-    c = Config()
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
-    c.HTMLExporter.exclude_input_prompt = c.HTMLExporter.exclude_output_prompt = True
-    body, _ = HTMLExporter(template_name='basic', config=c).from_notebook_node(nb)
-    return nb.metadata.get('frontmatter', {}), body
 
 def name_links():
     """{name: 'page.html#anchor'} for the library's names as they are written in code spans: `PPOTrainer`,
@@ -252,6 +251,9 @@ def check_api(site_pages):
     sys.path.insert(0, str(ROOT))
     from lm_ppo_nb._modidx import d as modidx
     fails, warns = [], []
+    ids = {pg: {e['id'] for e in soup.find_all(id=True)} for pg, soup in site_pages.items()}
+    texts = {pg: soup.get_text() for pg, soup in site_pages.items()}
+    codes = {pg: ' '.join(c.get_text() for c in soup.select('.input_area')) for pg, soup in site_pages.items()}
     syms = {k: v for mod in modidx['syms'].values() for k, v in mod.items()}
     mod_pages = {m.group(1): p.stem + '.html' for p in NBS.glob('*.ipynb')
                  for m in [re.search(r'#\|\s*default_exp\s+([\w.]+)', p.read_text(encoding='utf-8'))] if m}
@@ -274,16 +276,16 @@ def check_api(site_pages):
                 doc = obj.__doc__ if inspect.isclass(obj) else inspect.getdoc(obj)
                 if inspect.isclass(obj) and doc and re.match(rf'{re.escape(obj.__name__)}\(', doc): doc = None  # dataclass default
                 if not (doc or '').strip(): fails.append(f'{qual}: no docstring')
-                if not soup.find(id=anchor): fails.append(f'{qual}: no doc entry (show_doc) on {page}')
-            elif not re.search(rf'\b{re.escape(nm)}\b', soup.get_text()):
+                if anchor not in ids[page]: fails.append(f'{qual}: no doc entry (show_doc) on {page}')
+            elif not re.search(rf'\b{re.escape(nm)}\b', texts[page]):
                 fails.append(f'{qual}: a constant not mentioned on {page}')
-            codes = ' '.join(c.get_text() for c in soup.select('.input_area'))
-            if not re.search(rf'\b{re.escape(nm)}\b', codes): warns.append(f'{qual}: no example on {page}')
+            if not re.search(rf'\b{re.escape(nm)}\b', codes[page]): warns.append(f'{qual}: no example on {page}')
     return fails, warns
 
 def check_links(site_pages):
     "Broken relative links and anchors between the site's pages"
     fails = []
+    ids = {pg: {e['id'] for e in soup.find_all(id=True)} for pg, soup in site_pages.items()}
     for page, soup in site_pages.items():
         for tag, attr in (('a', 'href'), ('img', 'src'), ('link', 'href')):
             for e in soup.find_all(tag):
@@ -294,8 +296,7 @@ def check_links(site_pages):
                 target = (SITE / path)
                 if not target.exists(): fails.append(f'{page}: broken link {u}'); continue
                 if frag and path.endswith('.html'):
-                    t = site_pages.get(path)
-                    if t is not None and not t.find(id=unquote(frag)): fails.append(f'{page}: missing anchor {u}')
+                    if path in ids and unquote(frag) not in ids[path]: fails.append(f'{page}: missing anchor {u}')
     return fails
 
 # ---------------------------------------------------------------- main
@@ -307,7 +308,7 @@ def build(workers=2, check=True):
     doc_prefix = cfg.get('doc_host', '').rstrip('/') + cfg.get('doc_baseurl', '').rstrip('/') + '/'
     pages = page_list()
     if write_sidebar(pages): print('wrote nbs/sidebar.yml (commit it)')
-    results = {p: (nb, err) for p, nb, err in process_all([str(p['src']) for p in pages], workers)}
+    results = process_all([str(p['src']) for p in pages], workers)
     if SITE.exists(): shutil.rmtree(SITE)
     (SITE / 'assets').mkdir(parents=True)
     (SITE / 'assets' / 'site.css').write_text(CSS)
@@ -317,15 +318,14 @@ def build(workers=2, check=True):
     fails, rendered, nb_warns = [], [], []
     sys.path.insert(0, str(ROOT)); links = name_links()
     for p in pages:
-        nbjson, err = results[str(p['src'])]
+        page, err = results[str(p['src'])]
         if err: fails.append(f'{p["src"].relative_to(ROOT)}: does not render: {err}'); continue
         try:
-            fm, body = body_html(nbjson)
+            fm = page['fm']
             p['title'] = fm.get('title') or p['src'].stem
-            mixed = json.loads(nbjson)['metadata'].get('mixed_import_cells')
-            if mixed: nb_warns.append(f'{p["src"].relative_to(ROOT)}: cells {mixed} mix imports with other code; only their '
-                                      'imports ran for show_doc (nbdev_docs runs the whole cell and may fail: see the nbdev FAQ)')
-            rendered.append((p, fm, fix_page(body, doc_prefix)))
+            if page['mixed']: nb_warns.append(f'{p["src"].relative_to(ROOT)}: the cells starting {page["mixed"]} mix imports with other code; '
+                                              'only their imports ran for show_doc (nbdev_docs runs the whole cell and may fail: see the nbdev FAQ)')
+            rendered.append((p, fm, fix_page(page['body'], doc_prefix)))
         except Exception as e:
             fails.append(f'{p["src"].relative_to(ROOT)}: does not render: {type(e).__name__}: {e}')
     ok = [r[0] for r in rendered]

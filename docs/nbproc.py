@@ -24,7 +24,7 @@ class exec_show_docs_imports_only(exec_show_docs):
             imps = [ast.unparse(n) for t in trees for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom))]
             self.k.run_cell('\n'.join(imps))
             notes = getattr(self.nb, 'mixed_cells_', [])
-            notes.append(cell.idx_); self.nb.mixed_cells_ = notes
+            notes.append(cell.source.strip().splitlines()[0][:50]); self.nb.mixed_cells_ = notes
         else: return super().__call__(cell)
         if self.k.exc: raise Exception(f"Error in cell {cell.idx_} :\n{cell.source}") from self.k.exc
 
@@ -87,3 +87,18 @@ def process(path, skip=()):
     out.metadata['kernelspec'] = {'display_name': 'python3', 'language': 'python', 'name': 'python3'}
     out.metadata['language_info'] = {'name': 'python'}
     return out
+
+_exporter = None
+def to_html(nb):
+    "`(frontmatter, body HTML)` of a notebook from `process`, by nbconvert's HTML exporter (basic template, no prompts)"
+    global _exporter
+    if _exporter is None:
+        from nbconvert import HTMLExporter
+        from traitlets.config import Config
+        c = Config()
+        c.TagRemovePreprocessor.enabled = True
+        c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
+        c.HTMLExporter.exclude_input_prompt = c.HTMLExporter.exclude_output_prompt = True
+        _exporter = HTMLExporter(template_name='basic', config=c)
+    body, _ = _exporter.from_notebook_node(nb)
+    return dict(nb.metadata.get('frontmatter', {})), body
