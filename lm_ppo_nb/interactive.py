@@ -9,7 +9,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from lm_ppo.session import LabelSession, Item, SCALES, scale_range, check_reward, cards_text
 from lm_ppo.labels import read_log
-try: import ipywidgets as widgets
+try: import ipywidgets as widgets, traitlets
 except ImportError: widgets = None
 
 # %% auto #0
@@ -49,6 +49,13 @@ _CSS = """<style>
 .lm-ppo-status {font-size: 14px} .lm-ppo-progress-text {font-size: 13px; color: #555}
 .lm-ppo-note {font-size: 14px} .lm-ppo-table table {font-size: 12px}
 </style>"""
+
+if widgets is not None:
+    class KeysBox(widgets.Text):
+        "The keys box: a text box whose value the kernel never echoes back to the browser."
+        # ipywidgets echoes every value it receives; when the kernel is slow, an echo of an older value can land in
+        # the box after newer keystrokes and overwrite them, and the next keystroke then looks like no change at all.
+        value = traitlets.Unicode('').tag(sync=True, echo_update=False)
 
 def _esc(s):
     return str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace('\n', '⏎')
@@ -162,7 +169,7 @@ def _build(self: InteractiveTrainer):
     self.undo_button = btn('Undo', 'take back the last label (key u)', icon='undo')
     self.new_button = btn('New batch', 'drop this batch and generate another', icon='refresh')
     keys = ' '.join(scale_keys(s.scale)) if s.scale in ('pm1', 'likert') else '1 2 3'
-    self.keys = W.Text(placeholder=f'keys: {keys} reward · a accept · s skip · u undo · n/p next/prev · t train',
+    self.keys = KeysBox(placeholder=f'keys: {keys} reward · a accept · s skip · u undo · n/p next/prev · t train',
                        continuous_update=True, layout=L(flex='1 1 auto', width='auto', height='36px'))
     self.keys.add_class('lm-ppo-keys')
     self.suggestions_box = W.Checkbox(value=True, description='show suggestions', indent=False, layout=L(width='150px'))
@@ -357,7 +364,7 @@ def _on_event(self: InteractiveTrainer, event, session):
     if event in ('pending', 'load'): self._sync_pending()
     if event == 'phase' and session.phase == 'idle': self._sync_past()
     self._sync_status()
-    if event in ('step', 'load', 'batch', 'label'): self._sync_plots()      # last: the PNG takes a few tens of ms
+    if event in ('step', 'load', 'batch'): self._sync_plots()      # last, and not per label: the PNG takes tens of ms
 
 # %% ../nbs/05a-interactive.ipynb #5a13372b
 @patch
@@ -369,13 +376,14 @@ def _set_note(self: InteractiveTrainer, text='', error=False):
 @patch
 def _act(self: InteractiveTrainer, fn, *args):
     "Call a session method; a refusal or an error becomes a note instead of an exception. Returns its result, or None."
-    self._set_note()
-    try: out = fn(*args)
-    except Exception as e:
-        self._set_note(_esc(e if isinstance(e, (ValueError, RuntimeError, IndexError, FileNotFoundError)) else f'{type(e).__name__}: {e}'), error=True)
-        return None
-    if out is None or out is False: self._set_note('busy: wait for the work in progress to finish', error=True)
-    return out
+    with self._ui_lock:                       # handlers may run on more than one thread
+        self._set_note()
+        try: out = fn(*args)
+        except Exception as e:
+            self._set_note(_esc(e if isinstance(e, (ValueError, RuntimeError, IndexError, FileNotFoundError)) else f'{type(e).__name__}: {e}'), error=True)
+            return None
+        if out is None or out is False: self._set_note('busy: wait for the work in progress to finish', error=True)
+        return out
 
 @patch
 def _move_on(self: InteractiveTrainer, k):
@@ -386,34 +394,39 @@ def _move_on(self: InteractiveTrainer, k):
 @patch
 def _label(self: InteractiveTrainer, k, value):
     "Card `k` gets `value` (a number or the text typed into its box)."
-    if self._act(self.session.set_reward, k, value): self._move_on(k)
-    else: self._sync_cards()                                      # put the refused value back
+    with self._ui_lock:                       # handlers may run on more than one thread
+        if self._act(self.session.set_reward, k, value): self._move_on(k)
+        else: self._sync_cards()                                      # put the refused value back
 
 @patch
 def _skip(self: InteractiveTrainer, k, skipped):
     "Card `k` is skipped (or brought back)."
-    if self._act(self.session.skip, k, skipped) and skipped: self._move_on(k)
-    else: self._sync_cards()
+    with self._ui_lock:                       # handlers may run on more than one thread
+        if self._act(self.session.skip, k, skipped) and skipped: self._move_on(k)
+        else: self._sync_cards()
 
 @patch
 def _accept(self: InteractiveTrainer):
     "The focused card's suggestion becomes the person's label."
-    k = min(self.cursor, max(len(self.session.batch) - 1, 0))
-    if self._act(self.session.accept, k): self._move_on(k)
+    with self._ui_lock:                       # handlers may run on more than one thread
+        k = min(self.cursor, max(len(self.session.batch) - 1, 0))
+        if self._act(self.session.accept, k): self._move_on(k)
 
 @patch
 def _accept_all(self: InteractiveTrainer):
     "Every card without a reward takes its suggestion."
-    n = self._act(self.session.accept_suggestions)
-    if n: self._set_note(f'{n} card(s) took their suggestion'); self._sync_cards()
+    with self._ui_lock:                       # handlers may run on more than one thread
+        n = self._act(self.session.accept_suggestions)
+        if n: self._set_note(f'{n} card(s) took their suggestion'); self._sync_cards()
 
 @patch
 def _undo(self: InteractiveTrainer):
     "Take back the last label and focus the card it touched."
-    touched = self._act(self.session.undo)
-    if touched: self.cursor = touched[0]; self._set_note()
-    elif touched == []: self._set_note('nothing to undo', error=True)
-    self._sync_cards()
+    with self._ui_lock:                       # handlers may run on more than one thread
+        touched = self._act(self.session.undo)
+        if touched: self.cursor = touched[0]; self._set_note()
+        elif touched == []: self._set_note('nothing to undo', error=True)
+        self._sync_cards()
 
 @patch
 def _on_pause(self: InteractiveTrainer, change):
@@ -438,20 +451,21 @@ def _on_show_suggestions(self: InteractiveTrainer, change):
 @patch
 def _on_keys(self: InteractiveTrainer, change):
     "Keystrokes typed into the keys box: each new character is a command for the focused card."
-    if self._quiet(): return
-    new, old = change.new, self._keys_seen
-    self._keys_seen = new
-    if not new.startswith(old): return            # an edit, not typing: ignore
-    keymap = scale_keys(self.session.scale)
-    for ch in new[len(old):]:
-        b = self.session.batch
-        if not b: self._set_note('no batch yet', error=True); return
-        k = min(self.cursor, len(b) - 1)
-        if ch in keymap: self._label(k, keymap[ch])
-        elif ch == 's': self._skip(k, True)
-        elif ch == 'u': self._undo()
-        elif ch == 'a': self._accept()
-        elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
-        elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
-        elif ch == 't': self._act(self.session.train); return
-        elif not ch.isspace(): self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
+    with self._ui_lock:                       # handlers may run on more than one thread
+        if self._quiet(): return
+        new, old = change.new, self._keys_seen
+        self._keys_seen = new
+        if not new.startswith(old): return            # an edit, not typing: ignore
+        keymap = scale_keys(self.session.scale)
+        for ch in new[len(old):]:
+            b = self.session.batch
+            if not b: self._set_note('no batch yet', error=True); return
+            k = min(self.cursor, len(b) - 1)
+            if ch in keymap: self._label(k, keymap[ch])
+            elif ch == 's': self._skip(k, True)
+            elif ch == 'u': self._undo()
+            elif ch == 'a': self._accept()
+            elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
+            elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
+            elif ch == 't': self._act(self.session.train); return
+            elif not ch.isspace(): self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)

@@ -15,6 +15,7 @@ from lm_ppo.curves import history_row, history_png
 from lm_ppo.data import QuerySampler
 from lm_ppo.labels import append_log, read_log
 from lm_ppo.rollout import generate
+from lm_ppo.worker import Worker
 
 # %% auto #0
 __all__ = ['PERSON_SOURCES', 'SCALES', 'MODES', 'Item', 'scale_range', 'check_reward', 'cards_text', 'LabelSession']
@@ -94,13 +95,14 @@ def cards_text(indices):
     body = runs[0] if len(runs) == 1 else ', '.join(runs[:-1]) + ' and ' + runs[-1]
     return ('card ' if len(ns) == 1 else 'cards ') + body
 
-# %% ../nbs/05-session.ipynb #e5e1fe5e
+# %% ../nbs/05-session.ipynb #cb2e9a53
 MODES = ('manual', 'mixed', 'auto')
 
-class LabelSession:
+class LabelSession(Worker):
     "State and rules of a human-in-the-loop PPO session, with no widgets: batch, labels, label log, worker thread, progress, history, save/resume."
     def __init__(self, trainer, queries=None, reward_fn=None, tokenizer=None, batch_size=8, folder='runs/interactive',
                  mode='manual', scale='pm1', gen_kwargs=None, query_seed=0, target=None, label_ahead=True):
+        super().__init__()
         self.trainer, self.reward_fn = trainer, reward_fn
         self.tokenizer = tokenizer if tokenizer is not None else trainer.tokenizer
         if self.tokenizer is None: raise ValueError("LabelSession needs a tokenizer: pass `tokenizer` or give the trainer one")
@@ -119,17 +121,13 @@ class LabelSession:
         self.history: list[dict] = []     # one dict per PPO step
         self.records: list[dict] = []     # every submitted card of every past batch
         self.pending: list[str] = []      # queries typed by the person, used first by the next batch
-        self.phase, self.message, self.error = 'idle', 'No batch yet.', None
+        self.message = 'No batch yet.'
         self.training = None              # while a PPO step runs: {'batch', 'step', 'n'}
         self._in_flight = None            # the snapshot being trained on
-        self.progress = None              # while work runs: {'phase', 'done', 'total', 'unit', 'start', 'estimate'}
-        self.timings = {}                 # seconds per unit of past work, by kind, for estimates
-        self.ignored = 0                  # requests refused because the session was busy
         self._t0 = time.time()            # for the history's total_seconds
         self.n_submits, self.auto_total, self.auto_done = 0, 0, 0
-        self._undo, self._listeners, self.listener_errors = [], [], []
-        self._lock, self._thread = threading.RLock(), None
-        self._stop, self._running, self._cancel = threading.Event(), threading.Event(), threading.Event()
+        self._undo = []
+        self._stop, self._running = threading.Event(), threading.Event()
         self._running.set()
         self.can_cancel = 'cancel' in inspect.signature(trainer.step).parameters
 
@@ -183,28 +181,9 @@ def set_mode(self: LabelSession, mode):
     self.mode = mode
 
 @patch
-def subscribe(self: LabelSession, fn):
-    "Call `fn(event, session)` on every change; it may run on the worker thread."
-    self._listeners.append(fn)
-
-@patch
-def unsubscribe(self: LabelSession, fn):
-    "Stop calling `fn`."
-    if fn in self._listeners: self._listeners.remove(fn)
-
-@patch
-def _emit(self: LabelSession, event):
-    "Tell every listener; a failing listener is recorded in `listener_errors`, never raised into the session."
-    for fn in list(self._listeners):
-        try: fn(event, self)
-        except Exception: self.listener_errors.append(traceback.format_exc())
-
-@patch
-def _set_phase(self: LabelSession, phase, message=None):
-    with self._lock:
-        self.phase = phase
-        if message is not None: self.message = message
-    self._emit('phase')
+def _settle(self: LabelSession):
+    "When work ends: no progress, no step in flight."
+    self.progress, self.training, self._in_flight = None, None, None
 
 def _now(): return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
 
@@ -213,106 +192,7 @@ def _log(self: LabelSession, rows, durable=False):
     "Append rows to the session's label log (`lm_ppo.labels.append_log`)."
     append_log(self.log_path, rows, durable)
 
-# %% ../nbs/05-session.ipynb #3930875d
-@patch
-def _start(self: LabelSession, phase, message, target, *args, prepare=None):
-    "Run `target(*args)` (or `target(prepare())`) on the worker thread unless busy; returns the thread, or None when refused."
-    with self._lock:
-        if self.phase != 'idle' or (self._thread is not None and self._thread.is_alive()):
-            self.ignored += 1
-            return None
-        if prepare is not None: args = (prepare(),)
-        self.phase, self.message, self.error = phase, message, None
-        self._cancel.clear()
-        self._thread = threading.Thread(target=self._work, args=(target, *args), daemon=True, name='lm_ppo-worker')
-        self._thread.start()
-    self._emit('phase')                       # listeners are always called outside the lock
-    return self._thread
-
-@patch
-def _work(self: LabelSession, target, *args):
-    "The worker thread: run `target`, tick progress, turn an exception into `error` and go back to idle."
-    done = threading.Event()
-    def tick():
-        while not done.wait(0.5): self._emit('progress')
-    threading.Thread(target=tick, daemon=True, name='lm_ppo-tick').start()
-    try:
-        target(*args)
-        with self._lock: self.progress, self.training, self._in_flight = None, None, None
-        self._set_phase('idle')
-    except Exception as e:
-        with self._lock:
-            self.error = traceback.format_exc()
-            self.phase, self.message, self.progress, self.training = 'idle', f'Error: {type(e).__name__}: {e}', None, None
-            self._in_flight = None
-        self._emit('error')
-        self._emit('phase')
-    finally: done.set()
-
-@patch
-def wait(self: LabelSession, timeout=None):
-    "Wait for the worker thread; True when it has finished."
-    t = self._thread
-    if t is not None: t.join(timeout)
-    return t is None or not t.is_alive()
-
-@patch
-def dismiss_error(self: LabelSession):
-    "Forget the last error."
-    with self._lock: self.error = None
-    self._emit('error')
-
-@patch
-def _begin(self: LabelSession, kind, units, total=None, what=''):
-    "Start the progress of one piece of work: `units` responses (or MB), `total` sub-steps when known."
-    per = self.timings.get(kind, [])
-    estimate = sum(per[-3:]) / len(per[-3:]) * units if per else None
-    with self._lock: self.progress = dict(kind=kind, what=what, done=0, total=total, units=units, start=time.time(), estimate=estimate)
-    self._emit('progress')
-
-@patch
-def _advance(self: LabelSession, done, total):
-    "Progress callback of `PPOTrainer.step`: `done` of `total` mini-batches."
-    with self._lock:
-        if self.progress is not None: self.progress.update(done=done, total=total)
-    self._emit('progress')
-
-@patch
-def _end(self: LabelSession, kind):
-    "Record how long the work took, per unit, for the next estimate."
-    with self._lock:
-        p = self.progress
-        if p is None or p['kind'] != kind: return 0.
-        took = time.time() - p['start']
-        self.timings.setdefault(kind, []).append(took / max(p['units'], 1))
-        self.progress = None
-    return took
-
-@patch
-def progress_text(self: LabelSession):
-    "One line about the work in progress: 'training step 3 · mini-batch 2/8 · 4 s · about 6 s left' ('' when idle)."
-    with self._lock: p = dict(self.progress) if self.progress else None
-    if p is None: return ''
-    elapsed = time.time() - p['start']
-    out = [p['what'] or p['kind']]
-    if p['total']: out.append(f"mini-batch {p['done']}/{p['total']}")
-    out.append(f'{elapsed:.0f} s')
-    left = None
-    if p['total'] and p['done']: left = elapsed / p['done'] * (p['total'] - p['done'])
-    elif p['estimate'] is not None: left = max(p['estimate'] - elapsed, 0)
-    if left is not None: out.append(f'about {left:.0f} s left')
-    return ' · '.join(out)
-
-@patch
-def fraction(self: LabelSession):
-    "How far the work in progress is, from 0 to 1, or None when unknown."
-    with self._lock: p = dict(self.progress) if self.progress else None
-    if p is None: return None
-    if p['total']: return p['done'] / p['total']
-    if p['estimate']: return min((time.time() - p['start']) / p['estimate'], 0.99)
-    return None
-
-# %% ../nbs/05-session.ipynb #1d689933
+# %% ../nbs/05-session.ipynb #c61d3dcb
 @patch
 def _encode(self: LabelSession, q):
     "A query as a 1-D token tensor."
@@ -379,7 +259,7 @@ def set_pending(self: LabelSession, texts):
     with self._lock: self.pending = [t for t in texts if t.strip()]
     self._emit('pending')
 
-# %% ../nbs/05-session.ipynb #b9c5cb83
+# %% ../nbs/05-session.ipynb #e401e1e5
 @patch
 def _edit(self: LabelSession, changes, event):
     "Apply [(index, reward, source, skipped)] as one undoable action, if the batch is editable."
@@ -455,7 +335,7 @@ def undo(self: LabelSession):
     self._edit(before, 'undo')
     return [b[0] for b in before]
 
-# %% ../nbs/05-session.ipynb #33587631
+# %% ../nbs/05-session.ipynb #ccc7f023
 @patch
 def _snapshot(self: LabelSession):
     "Under the lock: the labelled cards become the training batch, logged and fsynced before training sees them."
@@ -546,7 +426,7 @@ def cancel(self: LabelSession):
     self._cancel.set()
     return True
 
-# %% ../nbs/05-session.ipynb #18753bc2
+# %% ../nbs/05-session.ipynb #ea0370b8
 @patch
 def run_auto(self: LabelSession, n_steps, paused=False):
     "Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume` and `stop` control it."
@@ -614,13 +494,15 @@ def history_frame(self: LabelSession):
 
 @patch
 def plot_png(self: LabelSession, **kwargs):
-    "PNG bytes of the history plots, with the running count of the person's labels."
-    with self._lock: h = list(self.history)
-    n = self.n_labelled()
-    note = f'{n}/{self.target} labelled by you' if self.target else f'{n} labelled by you'
+    "PNG bytes of the history plots, with the running count of the person's labels sent to PPO ('48/200 labelled, sent to PPO')."
+    with self._lock:
+        h = list(self.history)
+        n = sum(r['source'] in PERSON_SOURCES and not r['skipped'] for r in self.records)
+        if self._in_flight: n += sum(it.source in PERSON_SOURCES and not it.skipped for it in self._in_flight['items'])
+    note = f'{n}/{self.target} labelled, sent to PPO' if self.target else f'{n} labelled, sent to PPO'
     return history_png(h, note=note, **kwargs)
 
-# %% ../nbs/05-session.ipynb #a502905f
+# %% ../nbs/05-session.ipynb #0c318e39
 @patch
 def _save(self: LabelSession, folder):
     with self._lock:
