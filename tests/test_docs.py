@@ -1,4 +1,5 @@
-"""The documentation site in a real browser: `_site/` (built by `docs/build_site.py`, or reused when it is newer than
+"""The documentation site. `test_nbdev_processing`: a notebook goes through nbdev's processing as the docs show it
+(`docs/nbproc.py`). The browser test: the site in a real browser: `_site/` (built by `docs/build_site.py`, or reused when it is newer than
 its sources) served on 127.0.0.1, the home page opened in headless Chromium, and every sidebar link followed.
 
 Each page must load, carry its title, show no broken image and link only to pages and anchors that exist.
@@ -11,8 +12,6 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-
-pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / '_site'
@@ -32,6 +31,27 @@ def _newest_source():
     files = [*(ROOT / 'nbs').glob('*.ipynb'), *(ROOT / 'nbs').glob('*.md'), *(ROOT / 'docs').glob('*.py'),
              *(ROOT / 'lm_ppo_nb').glob('*.py'), ROOT / 'settings.ini']
     return max(f.stat().st_mtime for f in files)
+
+
+def test_nbdev_processing(tmp_path, monkeypatch):
+    "Title and summary become frontmatter; exported names get their show_doc; `hide`, `echo: false`, `eval: false` apply"
+    nbformat = pytest.importorskip('nbformat'); pytest.importorskip('nbdev')
+    monkeypatch.chdir(ROOT); monkeypatch.syspath_prepend(str(ROOT / 'docs'))
+    from nbproc import process
+    new, code = nbformat.v4, nbformat.v4.new_code_cell
+    nb = new.new_notebook(cells=[
+        new.new_markdown_cell('# Demo\n\n> A summary'), code('#| default_exp demo'),
+        code('#| export\ndef twice(x):\n    "Twice `x`."\n    return 2 * x'),
+        code('#| hide\nsecret = 1'),
+        code('#| echo: false\nprint("shown")', outputs=[new.new_output('stream', name='stdout', text='shown\n')]),
+        code('#| eval: false\ntwice(2)')])
+    nbformat.write(nb, tmp_path / 'demo.ipynb')
+    out = process(tmp_path / 'demo.ipynb')
+    assert {k: out.metadata['frontmatter'][k] for k in ('title', 'description')} == {'title': 'Demo', 'description': 'A summary'}
+    doc, echo, ev = out.cells                       # the export, hide and default_exp cells are gone
+    assert doc.cell_type == 'markdown' and '### twice' in doc.source and '*Twice `x`.*' in doc.source
+    assert echo.metadata['tags'] == ['remove_input'] and echo.outputs[0]['text'] == 'shown\n'
+    assert ev.source == 'twice(2)'                  # directives stripped from what the page shows
 
 
 @pytest.fixture(scope='module')
@@ -64,6 +84,7 @@ def serving(folder):
 def _ids(html): return set(re.findall(r'\sid="([^"]+)"', html))
 
 
+@pytest.mark.browser
 def test_every_sidebar_page_loads_with_title_and_working_links(site):
     from playwright.sync_api import sync_playwright
     with serving(site) as base, sync_playwright() as p:
