@@ -100,10 +100,10 @@ class Card:
         if item is None: return
         hidden = item.source == 'suggested' and not show_suggestion
         reward = None if hidden or item.skipped else item.reward
-        badge = (f' <span class="lm-ppo-badge" title="suggested reward">suggested {_fmt(item.suggestion)}</span>'
+        badge = (f' <span class="lm-ppo-badge" title="suggested reward">{_fmt(item.suggestion)}</span>'
                  if item.suggestion is not None and show_suggestion else '')
-        self.text.value = (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b> '
-                           f'<span class="lm-ppo-q">{_esc(item.query)}</span><span class="lm-ppo-r">{_esc(item.response)}</span></span>{badge}')
+        self.text.value = (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b>{badge} '
+                           f'<span class="lm-ppo-q">{_esc(item.query)}</span><span class="lm-ppo-r">{_esc(item.response)}</span></span>')
         values = [v for _, v in self.buttons.options]
         self.buttons.value = reward if reward in values else None
         self.number.value = '' if reward is None else f'{reward:g}'

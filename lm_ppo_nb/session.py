@@ -16,86 +16,12 @@ from lm_ppo.data import QuerySampler
 from lm_ppo.labels import append_log, read_log
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
+from lm_ppo.cards import Item, PERSON_SOURCES, SCALES, scale_range, check_reward, cards_text, cards_from_rows, apply_edits
 
 # %% auto #0
-__all__ = ['PERSON_SOURCES', 'SCALES', 'MODES', 'Item', 'scale_range', 'check_reward', 'cards_text', 'LabelSession']
+__all__ = ['MODES', 'LabelSession']
 
-# %% ../nbs/05-session.ipynb #8afbcbfe
-PERSON_SOURCES = ('human', 'accepted')
-
-@dataclass
-class Item:
-    "One card of a batch: a query, the model's response, a suggested reward and the label given to it."
-    index: int
-    query: str
-    response: str
-    query_ids: torch.Tensor           # [query_len]
-    response_ids: torch.Tensor        # [response_len]
-    suggestion: float | None = None
-    reward: float | None = None
-    source: str | None = None         # 'human', 'accepted', 'suggested' or 'auto'
-    skipped: bool = False
-    policy_step: int = 0
-
-    @property
-    def done(self):
-        "True when the card can be trained on (or left out): it has a reward or is skipped."
-        return self.skipped or self.reward is not None
-
-    @property
-    def by_person(self):
-        "True when the person labelled or skipped this card (a suggestion nobody looked at does not count)."
-        return self.skipped or self.source in PERSON_SOURCES
-
-    def to_json(self):
-        "A JSON-able dict (token ids as lists)."
-        return dict(index=self.index, query=self.query, response=self.response, query_ids=self.query_ids.tolist(),
-                    response_ids=self.response_ids.tolist(), suggestion=self.suggestion, reward=self.reward,
-                    source=self.source, skipped=self.skipped, policy_step=self.policy_step)
-
-    @classmethod
-    def from_json(cls, d):
-        "The card back from `to_json`."
-        return cls(**{**d, 'query_ids': torch.tensor(d['query_ids'], dtype=torch.long),
-                      'response_ids': torch.tensor(d['response_ids'], dtype=torch.long)})
-
-# %% ../nbs/05-session.ipynb #ac335b9d
-SCALES = {'pm1': (-1.0, 1.0), 'likert': (1.0, 5.0)}
-
-def scale_range(scale):
-    "`(low, high)` of a scale: 'pm1', 'likert', a pair of numbers, or None for any finite number."
-    if scale is None: return (-math.inf, math.inf)
-    if isinstance(scale, str):
-        if scale not in SCALES: raise ValueError(f"`scale` should be one of {list(SCALES)}, a (low, high) pair or None, got {scale!r}")
-        return SCALES[scale]
-    lo, hi = (float(x) for x in scale)
-    if not lo < hi: raise ValueError(f"`scale` should be a (low, high) pair with low < high, got {scale!r}")
-    return lo, hi
-
-def _num(x): return f'{x:+g}' if x else '0'
-
-def check_reward(value, scale='pm1', what='the reward'):
-    "`value` as a float when it is a finite number on `scale`; else a ValueError that says what was expected and what came."
-    lo, hi = scale_range(scale)
-    try: v = float(value)
-    except (TypeError, ValueError): raise ValueError(f"{what} should be a number, got {value!r}") from None
-    if not math.isfinite(v): raise ValueError(f"{what} should be a finite number, got {value!r}")
-    if not lo <= v <= hi: raise ValueError(f"{what} should be between {_num(lo)} and {_num(hi)}, got {value!r}")
-    return v
-
-def cards_text(indices):
-    "Card numbers as the person sees them (from 1), all of them, runs shortened: 'card 3', 'cards 1, 3 and 7–9'."
-    ns = sorted(i + 1 for i in indices)
-    if not ns: return 'no card'
-    runs, start = [], ns[0]
-    for a, b in zip(ns, ns[1:] + [None]):
-        if b != a + 1:
-            runs += [str(start)] if start == a else [f'{start}–{a}'] if a > start + 1 else [str(start), str(a)]
-            start = b
-    body = runs[0] if len(runs) == 1 else ', '.join(runs[:-1]) + ' and ' + runs[-1]
-    return ('card ' if len(ns) == 1 else 'cards ') + body
-
-# %% ../nbs/05-session.ipynb #cb2e9a53
+# %% ../nbs/05-session.ipynb #faa2fee5
 MODES = ('manual', 'mixed', 'auto')
 
 class LabelSession(Worker):
@@ -135,7 +61,7 @@ class LabelSession(Worker):
         return (f"LabelSession(phase={self.phase!r}, batch={self.batch_id}, cards={len(self.batch)}, "
                 f"{self.counts_text()}, steps={self.trainer.n_steps}, mode={self.mode!r})")
 
-# %% ../nbs/05-session.ipynb #b5ac7020
+# %% ../nbs/05-session.ipynb #d6619265
 @patch(as_prop=True)
 def editable(self: LabelSession):
     "True when labels may change: no generation, save or load runs (during a PPO step the batch on screen is the next one)."
@@ -192,7 +118,7 @@ def _log(self: LabelSession, rows, durable=False):
     "Append rows to the session's label log (`lm_ppo.labels.append_log`)."
     append_log(self.log_path, rows, durable)
 
-# %% ../nbs/05-session.ipynb #c61d3dcb
+# %% ../nbs/05-session.ipynb #9857b1c6
 @patch
 def _encode(self: LabelSession, q):
     "A query as a 1-D token tensor."
@@ -259,7 +185,7 @@ def set_pending(self: LabelSession, texts):
     with self._lock: self.pending = [t for t in texts if t.strip()]
     self._emit('pending')
 
-# %% ../nbs/05-session.ipynb #e401e1e5
+# %% ../nbs/05-session.ipynb #00a03ab9
 @patch
 def _edit(self: LabelSession, changes, event):
     "Apply [(index, reward, source, skipped)] as one undoable action, if the batch is editable."
@@ -335,7 +261,7 @@ def undo(self: LabelSession):
     self._edit(before, 'undo')
     return [b[0] for b in before]
 
-# %% ../nbs/05-session.ipynb #ccc7f023
+# %% ../nbs/05-session.ipynb #823ca24f
 @patch
 def _snapshot(self: LabelSession):
     "Under the lock: the labelled cards become the training batch, logged and fsynced before training sees them."
@@ -426,7 +352,7 @@ def cancel(self: LabelSession):
     self._cancel.set()
     return True
 
-# %% ../nbs/05-session.ipynb #ea0370b8
+# %% ../nbs/05-session.ipynb #dbb92c5e
 @patch
 def run_auto(self: LabelSession, n_steps, paused=False):
     "Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume` and `stop` control it."
@@ -502,7 +428,7 @@ def plot_png(self: LabelSession, **kwargs):
     note = f'{n}/{self.target} labelled, sent to PPO' if self.target else f'{n} labelled, sent to PPO'
     return history_png(h, note=note, **kwargs)
 
-# %% ../nbs/05-session.ipynb #0c318e39
+# %% ../nbs/05-session.ipynb #b1e622cb
 @patch
 def _save(self: LabelSession, folder):
     with self._lock:
@@ -540,29 +466,18 @@ def _replay(self: LabelSession, state):
     if not path.exists(): return ''
     log = read_log(path)
     if not len(log) or 'save_id' not in log: return ''
-    at = log.index[log.save_id == state['save_id']]
+    at = log.index[log.save_id == state.get('save_id', '')]
     if not len(at): return ''
     after = log.loc[at[0] + 1:]
     after = after[after.batch == self.batch_id] if 'batch' in after else after.iloc[:0]
     stepped = log.loc[at[0] + 1:].event.eq('step').sum()
     subs = after[after.event == 'submit']
     if len(subs):                                       # submitted after the save: take the submitted cards as they were
-        last = subs[subs.submit == subs.submit.max()]
-        num = lambda x: None if x is None or pd.isna(x) else float(x)
-        self.batch = [Item(int(r['index']), r['query'], r['response'], torch.tensor(r['query_ids'], dtype=torch.long),
-                           torch.tensor(r['response_ids'], dtype=torch.long), num(r['suggestion']), num(r['reward']),
-                           r['source'] if isinstance(r['source'], str) else None, bool(r['skipped']), int(r['policy_step']))
-                      for _, r in last.sort_values('index').iterrows()]
+        self.batch = cards_from_rows(subs[subs.submit == subs.submit.max()].to_dict('records'))
         why = 'the batch you submitted last is back with its labels: press Train'
     else:
-        edits = after[after.event.isin(['label', 'skip', 'undo'])]
-        for _, r in edits.iterrows():
-            if 0 <= int(r['index']) < len(self.batch):
-                it = self.batch[int(r['index'])]
-                it.reward = None if pd.isna(r['reward']) else float(r['reward'])
-                it.source = r['source'] if isinstance(r['source'], str) else None
-                it.skipped = bool(r['skipped'])
-        why = f'{len(edits)} label(s) given after the save are back' if len(edits) else ''
+        n = apply_edits(self.batch, after.to_dict('records'))
+        why = f'{n} label(s) given after the save are back' if n else ''
     if stepped: why += f"{'; ' if why else ''}the log has {stepped} step(s) after this checkpoint, which it does not hold"
     return why
 
@@ -581,7 +496,7 @@ def _load(self: LabelSession, folder):
         why = self._replay(state)
         self.message = f'Resumed at step {self.trainer.n_steps}, batch {self.batch_id + 1}' + (f': {why}.' if why else '.')
     self._end('load')
-    self._log([dict(event='resume', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])])
+    self._log([dict(event='resume', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state.get('save_id'))])
     self._emit('load')
 
 @patch
