@@ -319,16 +319,22 @@ def _restore(self: LabelSession, snap, event, message):
 @patch
 def _train_then_generate(self: LabelSession, snap):
     "The worker's round: (label ahead: generate, then train) or (train, then generate)."
+    ahead = None
     try:
-        if self.label_ahead: self._generate()
+        if self.label_ahead:
+            try: self._generate()
+            except ValueError as e: ahead = e                          # no queries for a next batch: train anyway
         entry = self._train_step(snap)
         if entry is None and snap['scores']: return                  # cancelled
     except Exception as e:
         self._log([dict(event='error', time=_now(), submit=snap['submit'], batch=snap['batch'], error=f'{type(e).__name__}: {e}')], durable=True)
-        if self.label_ahead and self.training is not None: self._restore(snap, 'restore', f'The step failed: the batch is back with its labels.')
+        if self.batch_id != snap['batch']: self._restore(snap, 'restore', 'The step failed: the batch is back with its labels.')
         raise
     done = f"Step {entry['step']} done in {entry['step_seconds']:.1f} s." if entry else 'Every card was skipped: no step.'
-    if self.label_ahead: self.message = f"{done} Batch {self.batch_id + 1} is ready."
+    if self.label_ahead and ahead is None: self.message = f"{done} Batch {self.batch_id + 1} is ready."
+    elif self.label_ahead:
+        with self._lock: self.batch, self.message = [], f'{done} No next batch: {ahead}'
+        self._emit('batch')
     else:
         self._set_phase('generating', f'{done} Generating the next batch…')
         self._generate()
@@ -352,7 +358,7 @@ def cancel(self: LabelSession):
     self._cancel.set()
     return True
 
-# %% ../nbs/05-session.ipynb #dbb92c5e
+# %% ../nbs/05-session.ipynb #58689eee
 @patch
 def run_auto(self: LabelSession, n_steps, paused=False):
     "Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume` and `stop` control it."
@@ -428,7 +434,7 @@ def plot_png(self: LabelSession, **kwargs):
     note = f'{n}/{self.target} labelled, sent to PPO' if self.target else f'{n} labelled, sent to PPO'
     return history_png(h, note=note, **kwargs)
 
-# %% ../nbs/05-session.ipynb #b1e622cb
+# %% ../nbs/05-session.ipynb #7895d294
 @patch
 def _save(self: LabelSession, folder):
     with self._lock:
