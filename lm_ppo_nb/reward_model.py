@@ -17,8 +17,8 @@ from lm_ppo.models import low_precision_copy
 from lm_ppo.labels import Examples, to_examples
 
 # %% auto #0
-__all__ = ['choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate', 'bf16_native', 'RewardModel',
-           'last_token_index', 'fit_head']
+__all__ = ['POOLS', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate', 'bf16_native',
+           'self_pool', 'RewardModel', 'last_token_index', 'fit_head']
 
 # %% ../nbs/03f-reward-model.ipynb #fd54f474
 def choice_loss(scores, targets):
@@ -65,17 +65,26 @@ def bf16_native() -> bool:
 
 @contextlib.contextmanager
 def _quiet():
-    "transformers' loading reports off (the head is new by design)."
-    level = transformers.logging.get_verbosity(); transformers.logging.set_verbosity_error()
+    "transformers' loading reports and progress bars off (the head is new by design)."
+    level, bars = transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar()
     try: yield
-    finally: transformers.logging.set_verbosity(level)
+    finally:
+        transformers.logging.set_verbosity(level)
+        if bars: transformers.utils.logging.enable_progress_bar()
+
+POOLS = ('last', 'mean')
+def self_pool(model): return getattr(model.config, 'reward_pool', 'last')
 
 class RewardModel:
     "r(query, response) -> normalised scalar: a causal LM with a one-output head read at the last real token. Call it like a reward fn."
-    def __init__(self, model, tokenizer, batch_size=32, max_length=256, dtype='auto'):
+    def __init__(self, model, tokenizer, pool=None, layer=None, batch_size=32, max_length=256, dtype='auto'):
         if getattr(model.config, 'num_labels', None) != 1: raise ValueError(f"`model` should have one output (num_labels=1), got {getattr(model.config, 'num_labels', None)}")
         if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
+        if pool is not None: model.config.reward_pool = pool
+        if layer is not None: model.config.reward_layer = int(layer)
+        if self_pool(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {self_pool(model)!r}")
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
         if dtype == 'auto': dtype = torch.bfloat16 if self.device.type == 'cpu' and bf16_native() else torch.float32
         self.dtype, self.cache, self._copy, self.metrics = dtype, {}, None, {}
@@ -95,7 +104,7 @@ class RewardModel:
 
     def save_pretrained(self, path):
         "Save model (normalisation in its config) and tokenizer to the folder `path`."
-        self.model.save_pretrained(path); self.tokenizer.save_pretrained(path)
+        with _quiet(): self.model.save_pretrained(path); self.tokenizer.save_pretrained(path)
         return Path(path)
 
     @property
@@ -104,6 +113,10 @@ class RewardModel:
     def backbone(self): return self.model.base_model          # the causal LM without its LM head
     @property
     def head(self): return self.model.score                   # Linear(hidden, 1)
+    @property
+    def pool(self) -> str: return self_pool(self.model)                 # 'last': the last real token; 'mean': the response's tokens
+    @property
+    def layer(self) -> int: return int(getattr(self.model.config, 'reward_layer', -1))   # hidden layer read (-1: the last, normed)
     @property
     def mean(self) -> float: return float(getattr(self.model.config, 'reward_mean', 0.0))
     @property
@@ -119,14 +132,14 @@ class RewardModel:
         self.cache, self._copy = {}, None
 
     def __repr__(self):
-        return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, mean={self.mean:.4g}, std={self.std:.4g}, "
+        return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, mean={self.mean:.4g}, std={self.std:.4g}, "
                 f"dtype={str(self.dtype).replace('torch.', '')})")
 
 # %% ../nbs/03f-reward-model.ipynb #4b8c94da
 @patch
 @torch.no_grad()
 def encode(self: RewardModel, queries, responses):
-    "Token batch of the pairs: ids, attention mask and position ids [B, T]."
+    "Token batch of the pairs: ids, attention mask, position ids and response mask [B, T]."
     if isinstance(queries, str) or isinstance(responses, str): raise TypeError('`queries` and `responses` should be lists of strings, not a single string')
     if len(queries) != len(responses): raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
     tok, qs, rs = self.tokenizer, [], []
@@ -135,8 +148,9 @@ def encode(self: RewardModel, queries, responses):
         q_ids = tok(q)['input_ids'][-(self.max_length - len(r_ids)):] if self.max_length > len(r_ids) else []
         if not q_ids and not r_ids: q_ids = [tok.eos_token_id]                # an empty pair still gets a token to read
         qs.append(torch.tensor(q_ids, dtype=torch.long)); rs.append(torch.tensor(r_ids, dtype=torch.long))
-    ids, mask, pos, _ = pad_query_response(qs, rs, tok.pad_token_id)    # [B, T] each
-    return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+    ids, mask, pos, r_mask = pad_query_response(qs, rs, tok.pad_token_id)   # [B, T] each; r_mask [B, R]
+    r_mask = torch.cat([torch.zeros(len(ids), ids.shape[1] - r_mask.shape[1], dtype=r_mask.dtype), r_mask], 1)   # [B, T]
+    return tuple(t.to(self.device) for t in (ids, mask, pos, r_mask))
 
 def last_token_index(attention_mask):
     "Position of the last real token of each row of an attention mask [B, T] (left, right or both sides padded): [B]."
@@ -144,16 +158,19 @@ def last_token_index(attention_mask):
     return (attention_mask.long() * torch.arange(1, T + 1, device=attention_mask.device)).argmax(-1)
 
 @patch
-def hidden(self: RewardModel, ids, mask, pos, backbone=None):
-    "Hidden state at the last real token [B, H]."
-    h = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos).last_hidden_state   # [B, T, H]
-    return h[torch.arange(len(h), device=h.device), last_token_index(mask)]
+def hidden(self: RewardModel, ids, mask, pos, response_mask=None, backbone=None):
+    "The pooled hidden state [B, H]: at the last real token, or (`pool='mean'`) the mean over the response's tokens (all real ones if none)."
+    out = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=self.layer != -1)
+    h = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]                    # [B, T, H]
+    if self.pool == 'last': return h[torch.arange(len(h), device=h.device), last_token_index(mask)]
+    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(h.dtype)[..., None]  # [B, T, 1]
+    return (h * m).sum(1) / m.sum(1).clamp(min=1)
 
 @patch
-def forward(self: RewardModel, input_ids, attention_mask, position_ids=None):
-    "Raw scores [B] of a token batch, with gradients: the head on the hidden state at the last real token."
+def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, response_mask=None):
+    "Raw scores [B] of a token batch, with gradients: the head on the pooled hidden state."
     if position_ids is None: position_ids = (attention_mask.long().cumsum(1) - 1).clamp(min=0)
-    return self.head(self.hidden(input_ids, attention_mask, position_ids)).squeeze(-1).float()
+    return self.head(self.hidden(input_ids, attention_mask, position_ids, response_mask)).squeeze(-1).float()
 
 @patch
 def features(self: RewardModel, queries, responses, cache=False, progress=False):
@@ -198,7 +215,7 @@ def normalise(self: RewardModel, queries, responses):
     self.set_normalisation(raw.mean(), max(float(raw.std()), 1e-6))
     return self
 
-# %% ../nbs/03f-reward-model.ipynb #50eaf375
+# %% ../nbs/03f-reward-model.ipynb #bf361024
 def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100):
     "Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w|² on standardised features X [P, H]."
     mu, sd = X.mean(0), X.std(0) + 1e-6                                  # [H]
@@ -225,7 +242,7 @@ def _subset(ex: Examples, groups, rated) -> Examples:
     remap = lambda t: torch.tensor([new[i] for i in t.flatten().tolist()], dtype=torch.long).reshape(t.shape)
     return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]), ex.ratings[rated])
 
-# %% ../nbs/03f-reward-model.ipynb #3ab8d4b7
+# %% ../nbs/03f-reward-model.ipynb #2bbcaef3
 @patch
 def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e-2, rating_weight=1.0, epochs=2,
         lr=1e-4, batch_size=8, lora=True, lora_r=8, seed=0, progress=True) -> dict:

@@ -71,9 +71,9 @@ class TokenCountReward:
 
 # %% ../nbs/03b-rewards.ipynb #73cc55d2
 def choose_reward(name='auto') -> tuple[callable, str]:
-    "`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', 'count:WORD', a classifier name or path, or a callable."
+    "`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', 'count:WORD', 'model:PATH' (a `lm_ppo.reward_model.RewardModel`), a classifier name or path, or a callable."
     if callable(name): return name, f'Using the reward function {getattr(name, "__name__", type(name).__name__)}, as given.'
-    if not isinstance(name, str) or not name: raise ValueError(f"`name` should be 'auto', 'vader', 'distilbert', 'count:WORD', a model name or a callable, got {name!r}")
+    if not isinstance(name, str) or not name: raise ValueError(f"`name` should be 'auto', 'vader', 'distilbert', 'count:WORD', 'model:PATH', a model name or a callable, got {name!r}")
     if name == 'auto':
         if hub_available(): return PipelineReward(), ('The Hugging Face Hub is reachable, so the reward is the POSITIVE logit of '
                                                       'lvwerra/distilbert-imdb for query + response.')
@@ -81,4 +81,9 @@ def choose_reward(name='auto') -> tuple[callable, str]:
     if name == 'vader': return VaderReward(), 'The reward is the VADER compound sentiment of the response, in [-1, 1], as asked.'
     if name == 'distilbert': return PipelineReward(), 'The reward is the POSITIVE logit of lvwerra/distilbert-imdb for query + response, as asked.'
     if name.startswith('count:'): return TokenCountReward(name[6:]), f'The reward is the number of times {name[6:]!r} appears in the response, as asked.'
+    if name.startswith('model:'):
+        from lm_ppo.reward_model import RewardModel                   # here: reward_model builds on this module
+        rm = RewardModel.from_pretrained(name[6:])
+        return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} read at the last real token), '
+                    f'normalised to mean 0 and std 1 on samples of the reference policy, as asked.')
     return PipelineReward(name), f'The reward is the POSITIVE logit of the classifier {name} for query + response, as asked.'

@@ -105,8 +105,8 @@ class TrainResult:
     out_dir: Path
     files: dict
 
-def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides) -> TrainResult:
-    "Run PPO on `cfg` (a `TrainConfig`, or keyword overrides of its defaults); save history, curve, table and model in `cfg.out_dir`."
+def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, **overrides) -> TrainResult:
+    "Run PPO on `cfg` (a `TrainConfig`, or keyword overrides of its defaults); save history, curve, table and model in `cfg.out_dir`. `gold`: a reward fn only watched (history and table), never trained on."
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
@@ -125,10 +125,11 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides)
     for step in bar:
         queries = sampler.sample(cfg.batch_size)
         responses = generate(trainer.compute_model, queries, tok, **cfg.generation_config())
-        scores = torch.as_tensor(reward_fn(tok.batch_decode(queries, skip_special_tokens=True),
-                                           tok.batch_decode(responses, skip_special_tokens=True)), dtype=torch.float32)
+        q_txt, r_txt = tok.batch_decode(queries, skip_special_tokens=True), tok.batch_decode(responses, skip_special_tokens=True)
+        scores = torch.as_tensor(reward_fn(q_txt, r_txt), dtype=torch.float32)
         stats = trainer.step(queries, responses, scores)
         rows.append(history_row(step, scores, stats, time.time() - t0))
+        if gold is not None: rows[-1]['gold'] = float(torch.as_tensor(gold(q_txt, r_txt), dtype=torch.float32).mean())
         history = pd.DataFrame(rows)
         history.to_csv(out/'history.csv', index=False)
         bar.set_postfix(reward=f"{rows[-1]['reward']:.3f}", kl=f"{rows[-1]['kl']:.2f}")
@@ -136,6 +137,7 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, **overrides)
 
     _, after = answer(model, tok, eval_q, cfg, seed=cfg.seed)
     table = before_after_table(eval_txt, before, after, r_before, reward_fn(eval_txt, after))
+    if gold is not None: table['gold (before)'], table['gold (after)'] = (torch.as_tensor(gold(eval_txt, t)).tolist() for t in (before, after))
     table.to_csv(out/'before_after.csv', index=False, quoting=csv.QUOTE_NONNUMERIC)   # texts quoted: a response may hold '\r'
     name = Path(str(getattr(model.config, '_name_or_path', '') or cfg.model)).name
     fig = plot_history(history, f"PPO on {name}: {cfg.steps} steps × {cfg.batch_size}")
