@@ -235,6 +235,17 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
             page.keyboard.type('3')
             expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
             _shot(page, shots/'interactive.png')
+            # cancel a step: the weights stay, the batch comes back with its labels
+            page.keyboard.type('a' * (BATCH - 1))
+            expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
+            page.click('.lm-ppo-train')
+            expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 3', timeout=60_000)
+            t0 = time.perf_counter()
+            page.click('.lm-ppo-cancel')
+            expect(status).to_contain_text('cancelled', timeout=30_000)
+            report['cancel_s'] = round(time.perf_counter() - t0, 2)
+            expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
+            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2')
             # compact: on an ordinary screen the toolbar and the curve are in view with all 16 cards
             page.set_viewport_size({'width': 1300, 'height': 1000})
             page.locator('.lm-ppo-ui').evaluate('e => e.scrollIntoView()')
@@ -244,9 +255,10 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
             browser.close()
     log = [json.loads(l) for l in (lab['root']/'run'/'labels.jsonl').read_text().splitlines()]
     sub = [r for r in log if r['event'] == 'submit']
-    assert len(sub) == 2 * BATCH and [r['reward'] for r in sub[:2]] == [1.0, -0.5]
+    assert len(sub) == 3 * BATCH and [r['reward'] for r in sub[:2]] == [1.0, -0.5]
     assert sum(r['skipped'] for r in sub) == 1 and [r['event'] for r in log].count('step') == 2
-    assert [r['source'] for r in sub[BATCH:]] == ['human'] + ['accepted'] * (BATCH - 1)
+    assert [r['source'] for r in sub[BATCH:2 * BATCH]] == ['human'] + ['accepted'] * (BATCH - 1)
+    assert [r['event'] for r in log].count('cancel') == 1
     report['total_s'] = round(time.time() - t_start, 1)
     print('\nbrowser test report:', json.dumps(report))
     (shots/'report.json').write_text(json.dumps(report, indent=1))
