@@ -240,7 +240,7 @@ def test_fuzz_malformed_step_calls(trainer):
     assert not failures, f'{len(failures)} of {N_CALLS} calls broke a bar:\n' + '\n'.join(failures[:20])
 
 
-# Malformed inputs lm_ppo does not refuse properly yet: one strict xfail each, so each fix shows up as an XPASS.
+# Malformed inputs lm_ppo once did not refuse properly (what happened then is beside each): each is refused now.
 def _np_scores(dtype):
     return lambda B: np.array([1.5] * B, dtype=dtype) if dtype != 'datetime64[D]' else np.array(['2020-01-01'] * B, dtype=dtype)
 
@@ -249,15 +249,13 @@ KNOWN_GAPS = {
                                             "torch's TypeError \"can't convert np.ndarray of type numpy.object_\""),
     'scores: numpy array of dtype str': (_np_scores(np.str_), "torch's TypeError \"can't convert np.ndarray of type numpy.str_\""),
     'scores: numpy array of dtype datetime64': (_np_scores('datetime64[D]'), "torch's TypeError \"can't convert ... numpy.datetime64\""),
-    'scores: numpy array of dtype longdouble': (_np_scores(np.longdouble), "torch's TypeError \"can't convert ... numpy.longdouble\""),
-    'scores: numpy longdouble scalar entry': (lambda B: [np.longdouble(1)] + [0.] * (B - 1), "torch's TypeError from torch.as_tensor"),
     'scores: numpy timedelta64 entry': (lambda B: [np.timedelta64(1, 's')] + [0.] * (B - 1), "torch's TypeError from torch.as_tensor"),
     'scores: Python int beyond int64': (lambda B: [10**40] + [0.] * (B - 1), "torch's ValueError 'Overflow when unpacking long long'"),
     'scores: bool tensor entry among float tensors': (lambda B: [torch.tensor(True)] + [torch.tensor(0.5)] * (B - 1),
                                                       'accepted: torch.stack promotes the bool to 1.0 (a Python bool is refused)'),
 }
 
-def _gaps(gaps): return [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f'now: {v[1]}')) for k, v in gaps.items()]
+def _gaps(gaps): return list(gaps)   # each was refused badly once (the reason beside it); now each must be refused properly
 
 @pytest.mark.parametrize('kind', _gaps(KNOWN_GAPS))
 def test_known_gaps_scores(trainer, kind):
@@ -307,6 +305,8 @@ VALID = {
     'numpy float64 scores': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], np.array([0.25, -1.])),
     'numpy float32 scores': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], np.array([0.25, -1.], dtype=np.float32)),
     'numpy int64 scores': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], np.array([3, -1])),
+    'numpy longdouble scores (real numbers)': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], np.array([1.5, 0.], dtype=np.longdouble)),
+    'numpy longdouble scalar in a list': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], [np.longdouble(1), 0.]),
     'numpy scalars in a list': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], [np.float32(0.5), np.int64(2)]),
     '0-d tensors in a list': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], [torch.tensor(0.5), torch.tensor(2)]),
     '[B, 1] tensor scores': ([_long(1, 2), _long(3)], [_long(4), _long(5, 6)], torch.tensor([[0.5], [-0.5]])),
