@@ -313,6 +313,7 @@ def _restore(self: LabelSession, snap, event, message):
     with self._lock:
         self.batch, self.batch_id, self._undo = snap['items'], snap['batch'], snap['undo']
         self.message, self.training, self.progress, self._in_flight = message, None, None, None
+        self.phase = 'idle'                   # the work is over; the thread ends right after
     self._log([dict(event=event, time=_now(), submit=snap['submit'], batch=snap['batch'])], durable=True)
     self._emit('batch')
 

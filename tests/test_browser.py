@@ -245,6 +245,8 @@ def test_browser_label_train_and_responsiveness(lab, tmp_path):
             expect(status).to_contain_text('cancelled', timeout=30_000)
             report['cancel_s'] = round(time.perf_counter() - t0, 2)
             expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
+            expect(status).to_contain_text('idle')
+            expect(page.locator('.lm-ppo-train')).to_be_enabled()
             expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2')
             # compact: on an ordinary screen the toolbar and the curve are in view with all 16 cards
             page.set_viewport_size({'width': 1300, 'height': 1000})
