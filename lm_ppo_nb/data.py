@@ -196,6 +196,7 @@ class QuerySampler:
         return torch.tensor(self._tokens(i)[:cut], dtype=torch.long) if tokens else None
 
     def _tokens(self, i: int) -> list[int]:
+        "Token ids of text `i` (tokenized once, then cached)."
         if i not in self._ids:
             q = _as_query(self.texts[i])
             self._ids[i] = q.tolist() if isinstance(q, torch.Tensor) else self.tokenizer(q)['input_ids']

@@ -230,8 +230,9 @@ def _build(self: InteractiveTrainer):
     self.show_past.observe(lambda c: self._sync_past(), 'value')
     self.past_prev.on_click(lambda _: self._move_past(-1)); self.past_next.on_click(lambda _: self._move_past(1))
 
-# %% ../nbs/05a-interactive.ipynb #9fc84f53
+# %% ../nbs/05a-interactive.ipynb #26ccec4a
 class _Quiet:
+    "Marks, for this thread, that the view itself is writing widget values."
     def __init__(self, local): self.local = local
     def __enter__(self): self.local.depth = getattr(self.local, 'depth', 0) + 1
     def __exit__(self, *a): self.local.depth -= 1
@@ -430,12 +431,14 @@ def _undo(self: InteractiveTrainer):
 
 @patch
 def _on_pause(self: InteractiveTrainer, change):
+    "Pause or resume an automatic run."
     if self._quiet(): return
     (self.session.pause if change.new else self.session.resume)()
     self.pause_button.description = 'Resume' if change.new else 'Pause'
 
 @patch
 def _on_mode(self: InteractiveTrainer, change):
+    "Switch between manual and mixed; mixed fills the open cards with their suggestions."
     if self._quiet(): return
     self.session.set_mode(change.new)
     if change.new == 'mixed' and self.session.editable:
@@ -445,6 +448,7 @@ def _on_mode(self: InteractiveTrainer, change):
 
 @patch
 def _on_show_suggestions(self: InteractiveTrainer, change):
+    "Show or hide the suggestions (and rewards nobody but the reward function gave)."
     self.show_suggestions = bool(change.new)
     self._sync_cards()
 

@@ -111,7 +111,9 @@ def _settle(self: LabelSession):
     "When work ends: no progress, no step in flight."
     self.progress, self.training, self._in_flight = None, None, None
 
-def _now(): return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
+def _now():
+    "The time now, UTC, ISO 8601 to the millisecond (the log's clock)."
+    return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
 
 @patch
 def _log(self: LabelSession, rows, durable=False):
@@ -206,6 +208,7 @@ def _edit(self: LabelSession, changes, event):
 
 @patch
 def _check_index(self: LabelSession, i):
+    "An IndexError naming the card (from 1) unless `i` is a card of the batch."
     if not isinstance(i, int) or not 0 <= i < len(self.batch):
         raise IndexError(f"card {i + 1 if isinstance(i, int) else i!r} does not exist: the batch has {len(self.batch)} cards")
 
@@ -435,9 +438,10 @@ def plot_png(self: LabelSession, **kwargs):
     note = f'{n}/{self.target} labelled, sent to PPO' if self.target else f'{n} labelled, sent to PPO'
     return history_png(h, note=note, **kwargs)
 
-# %% ../nbs/05-session.ipynb #7895d294
+# %% ../nbs/05-session.ipynb #472de832
 @patch
 def _save(self: LabelSession, folder):
+    "The worker's save: trainer, then session state (written to a temporary name and renamed), a `save` row, a copy of the log."
     with self._lock:
         state = dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
                      history=self.history, records=self.records, pending=self.pending, mode=self.mode,
@@ -490,6 +494,7 @@ def _replay(self: LabelSession, state):
 
 @patch
 def _load(self: LabelSession, folder):
+    "The worker's load: trainer, session state, then the labels logged after the save."
     state = json.loads((folder/'session.json').read_text(encoding='utf-8'))
     self._begin('load', 1, what='loading')
     self.trainer.load(folder/'trainer')
