@@ -14,6 +14,8 @@ import hashlib, json, os, random, signal, subprocess, sys, tempfile, threading, 
 from pathlib import Path
 import pytest
 
+pytestmark = pytest.mark.skipif(sys.platform != 'linux', reason='SIGKILL, os.fork and /proc/self/task: Linux only')
+
 CFG = dict(forward_batch_size=2, mini_batch_size=2, ppo_epochs=2, lr=1e-2, seed=3)
 
 
