@@ -1,0 +1,20 @@
+"A learned reward model from the shell: `lm_ppo_train --reward model:PATH` trains the tiny GPT-2 on it."
+import os, subprocess, sys
+import numpy as np
+import pandas as pd
+
+
+def test_shell_command_with_a_reward_model(tmp_path, tiny_gpt2):
+    from lm_ppo.reward_model import RewardModel
+    from lm_ppo.labels import Label
+    rm = RewardModel.from_backbone(tiny_gpt2)
+    rm.fit([Label.choice('the film', [' was great', ' was bad'], 0), Label.choice('a plot', [' i loved', ' i hated'], 0)], progress=False)
+    path = rm.save_pretrained(tmp_path/'rm')
+    out = tmp_path/'run'
+    cmd = [sys.executable, '-m', 'lm_ppo.train', '--quick', '--model', str(tiny_gpt2), '--reward', f'model:{path}',
+           '--queries', 'bundled', '--out-dir', str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1'}, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert f'learned reward model in {path}' in p.stdout                 # says which reward it chose
+    h = pd.read_csv(out/'history.csv')
+    assert list(h.step) == [1, 2, 3] and np.isfinite(h.reward).all()
