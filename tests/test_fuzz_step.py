@@ -260,11 +260,11 @@ def test_fuzz_malformed_step_calls(trainer):
     assert not failures, f'{len(failures)} of {N_CALLS} calls broke a bar:\n' + '\n'.join(failures[:20])
 
 
-# Inputs lm_ppo does not refuse properly yet (what happens now is beside each): one strict xfail each, so a fix shows
-# up as an XPASS (then drop the mark; the case stays as a refusal test). Unusual tensor layouts and numpy masked arrays.
+# Inputs lm_ppo once did not refuse properly (what happened then is beside each): unusual tensor layouts and numpy
+# masked arrays. Each is refused now.
 def _two(x): return [x, x.clone() if isinstance(x, torch.Tensor) else x]
 
-GAPS = {   # kind: (queries, scores, the argument to name, what happens now)
+GAPS = {   # kind: (queries, scores, the argument to name, what happened before)
     'sparse token tensor': (lambda: _two(torch.tensor([1, 2]).to_sparse()), None, 'queries',
                             "NotImplementedError from torch: Could not run 'aten::min' with arguments from the 'SparseCPU' backend"),
     'sparse [B, T] token tensor': (lambda: torch.tensor([[1, 2], [3, 4]]).to_sparse(), None, 'queries',
@@ -289,7 +289,7 @@ def _gap_args(kind):
     q, s = GAPS[kind][:2]
     return (q() if q else [torch.tensor([1, 2]), torch.tensor([3])]), [torch.tensor([4]), torch.tensor([5, 6])], (s() if s else [1., 0.])
 
-@pytest.mark.parametrize('kind', [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f'now: {v[3]}')) for k, v in GAPS.items()])
+@pytest.mark.parametrize('kind', list(GAPS))
 def test_gaps(trainer, kind):
     refuse(trainer, *_gap_args(kind), names=(GAPS[kind][2],))
 
