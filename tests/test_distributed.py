@@ -52,3 +52,19 @@ def test_toy_task_in_two_processes(tiny_gpt2, tmp_path):
     for a, b in zip(two[0]['rows'], two[1]['rows']):
         assert a['checksum'] == b['checksum'] and a['kl'] == b['kl'] and a['mean_scores'] == b['mean_scores']
         assert abs(a['mean_scores'] - (a['local_reward'] + b['local_reward']) / 2) < 1e-6   # the global mean of both shares
+
+def test_shell_command_data_parallel(tiny_gpt2, tmp_path):
+    "`accelerate launch -m lm_ppo.train`: two processes, one set of files written by the main process."
+    pytest.importorskip('accelerate')
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}
+    accelerate = shutil.which('accelerate', path=str(Path(sys.executable).parent)) or 'accelerate'
+    cmd = [accelerate, 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+           '--dynamo_backend', 'no', '--main_process_ip', '127.0.0.1', '--main_process_port', str(free_port()),
+           '-m', 'lm_ppo.train', '--quick', '--model', str(tiny_gpt2), '--reward', 'count:the', '--queries', 'bundled',
+           '--out-dir', str(tmp_path/'run')]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.stdout.count('mean reward, first') == 1 and '2 processes' in p.stdout
+    import pandas as pd
+    h = pd.read_csv(tmp_path/'run'/'history.csv')
+    assert len(h) == 3 and (tmp_path/'run'/'model'/'value_head.safetensors').exists()
