@@ -74,7 +74,9 @@ def _quiet():
         if bars: transformers.utils.logging.enable_progress_bar()
 
 POOLS = ('last', 'mean')
-def self_pool(model): return getattr(model.config, 'reward_pool', 'last')
+def self_pool(model):
+    "How `model` (a reward model's backbone) pools its hidden states: its config's `reward_pool`, 'last' by default."
+    return getattr(model.config, 'reward_pool', 'last')
 
 class RewardModel:
     "r(query, response) -> normalised scalar: a causal LM with a one-output head read at the last real token. Call it like a reward fn."

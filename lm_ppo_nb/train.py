@@ -29,7 +29,7 @@ __all__ = ['QUICK', 'TrainConfig', 'load_components', 'answer', 'before_after_ta
 class TrainConfig:
     "Settings of a PPO training run (see `train`)."
     model: str = 'auto'                 # 'auto' | 'embedded' | hub name | local folder
-    reward: str = 'auto'                # 'auto' | 'vader' | 'distilbert' | ...
+    reward: str = 'auto'                # 'auto' | 'vader' | 'distilbert' | 'count:WORD' | 'model:PATH' (a saved RewardModel) | ...
     queries: str = 'auto'               # 'auto' | 'bundled' | 'imdb'
     steps: int = 30                     # PPO steps
     batch_size: int = 32                # samples per PPO step
