@@ -52,6 +52,7 @@ class TrainConfig:
     n_eval: int = 16                    # held-out queries for the before/after table
     seed: int = 0
     out_dir: str = 'runs/sentiment'
+    log_with: str | None = None         # also log each step to accelerate's trackers: 'tensorboard', 'wandb', ... (in out_dir)
 
     def ppo_config(self):
         keys = ('batch_size', 'forward_batch_size', 'mini_batch_size', 'ppo_epochs', 'lr', 'init_kl_coef', 'target',
@@ -107,6 +108,14 @@ class TrainResult:
     out_dir: Path
     files: dict
 
+def _trackers(cfg, out):
+    "An Accelerator logging to `cfg.log_with` (accelerate's trackers: TensorBoard, W&B, ...) under `out`, or None."
+    if not cfg.log_with: return None
+    from accelerate import Accelerator
+    acc = Accelerator(log_with=cfg.log_with, project_dir=str(out))
+    acc.init_trackers('lm_ppo', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+    return acc
+
 def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, **overrides) -> TrainResult:
     "Run PPO on `cfg` (a `TrainConfig`, or keyword overrides of its defaults); save history, curve, table and model in `cfg.out_dir`. `gold`: a reward fn only watched (history and table), never trained on."
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
@@ -127,6 +136,7 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, *
     eval_txt = tok.batch_decode(eval_q, skip_special_tokens=True)
     if main: _, before = answer(model, tok, eval_q, cfg, seed=cfg.seed); r_before = reward_fn(eval_txt, before)
 
+    tracker = _trackers(cfg, out)
     rows, t0 = [], time.time()
     bar = tqdm(range(1, cfg.steps + 1), desc='PPO', disable=not progress, file=sys.stdout)
     for step in bar:
@@ -139,8 +149,10 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, *
         if gold is not None: rows[-1]['gold'] = float(d.gather(torch.as_tensor(gold(q_txt, r_txt), dtype=torch.float32)).mean())
         history = pd.DataFrame(rows)
         if main: history.to_csv(out/'history.csv', index=False)
+        if tracker: tracker.log({k: v for k, v in rows[-1].items() if k != 'step'}, step=step)
         bar.set_postfix(reward=f"{rows[-1]['reward']:.3f}", kl=f"{rows[-1]['kl']:.2f}")
     history = pd.DataFrame(rows)
+    if tracker: tracker.end_training()
     if not main: return TrainResult(history, pd.DataFrame(), model, tok, trainer, out, {})
 
     _, after = answer(model, tok, eval_q, cfg, seed=cfg.seed)
