@@ -13,16 +13,23 @@ def free_port():
 
 def run(out, model, *args, procs=2):
     "Run the script in `procs` processes (accelerate launch) or one plain process; the per-rank results."
+    if procs == 1: subprocess_ok([sys.executable, str(SCRIPT), str(out), str(model), *args])
+    else: subprocess_ok(launch(procs, str(SCRIPT), str(out), str(model), *args))
+    return [json.loads((out/f'rank{r}.json').read_text()) for r in range(procs)]
+
+def launch(procs, *args):
+    "`accelerate launch` of `procs` CPU processes (torchrun's launcher, gloo: `--cpu` alone runs one process)."
+    accelerate = shutil.which('accelerate', path=str(Path(sys.executable).parent)) or 'accelerate'
+    return [accelerate, 'launch', '--multi_gpu', '--num_processes', str(procs), '--num_machines', '1',
+            '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_ip', '127.0.0.1',
+            '--main_process_port', str(free_port()), *args]
+
+def subprocess_ok(cmd):
+    "Run `cmd` offline with one thread per process; its completed process, which must have succeeded."
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}
-    if procs == 1: cmd = [sys.executable, str(SCRIPT), str(out), str(model), *args]
-    else:
-        accelerate = shutil.which('accelerate', path=str(Path(sys.executable).parent)) or 'accelerate'
-        cmd = [accelerate, 'launch', '--multi_gpu', '--num_processes', str(procs), '--num_machines', '1',
-               '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_ip', '127.0.0.1',
-               '--main_process_port', str(free_port()), str(SCRIPT), str(out), str(model), *args]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return [json.loads((out/f'rank{r}.json').read_text()) for r in range(procs)]
+    return p
 
 @pytest.mark.parametrize('lora', [False, True], ids=['full', 'lora'])
 def test_two_processes_equal_one(tiny_gpt2, tmp_path, lora):
@@ -56,14 +63,8 @@ def test_toy_task_in_two_processes(tiny_gpt2, tmp_path):
 def test_shell_command_data_parallel(tiny_gpt2, tmp_path):
     "`accelerate launch -m lm_ppo.train`: two processes, one set of files written by the main process."
     pytest.importorskip('accelerate')
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}
-    accelerate = shutil.which('accelerate', path=str(Path(sys.executable).parent)) or 'accelerate'
-    cmd = [accelerate, 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
-           '--dynamo_backend', 'no', '--main_process_ip', '127.0.0.1', '--main_process_port', str(free_port()),
-           '-m', 'lm_ppo.train', '--quick', '--model', str(tiny_gpt2), '--reward', 'count:the', '--queries', 'bundled',
-           '--out-dir', str(tmp_path/'run')]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    p = subprocess_ok(launch(2, '-m', 'lm_ppo.train', '--quick', '--model', str(tiny_gpt2), '--reward', 'count:the',
+                             '--queries', 'bundled', '--out-dir', str(tmp_path/'run')))
     assert p.stdout.count('mean reward, first') == 1 and '2 processes' in p.stdout
     import pandas as pd
     h = pd.read_csv(tmp_path/'run'/'history.csv')
