@@ -4,7 +4,7 @@
 
 # %% ../nbs/05-session.ipynb #0cb48fd7
 from __future__ import annotations
-import inspect, json, math, os, shutil, threading, time, traceback, uuid
+import inspect, json, math, shutil, threading, time, traceback, uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +16,7 @@ from lm_ppo.data import QuerySampler
 from lm_ppo.labels import append_log, read_log
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
+from lm_ppo.checkpoint import recover
 from lm_ppo.cards import Item, PERSON_SOURCES, SCALES, scale_range, check_reward, cards_text, cards_from_rows, apply_edits
 
 # %% auto #0
@@ -441,7 +442,7 @@ def plot_png(self: LabelSession, **kwargs):
 # %% ../nbs/05-session.ipynb #472de832
 @patch
 def _save(self: LabelSession, folder):
-    "The worker's save: trainer, then session state (written to a temporary name and renamed), a `save` row, a copy of the log."
+    "The worker's save: trainer and session state in one atomic checkpoint (`PPOTrainer.save(extra=)`), a `save` row, a copy of the log."
     with self._lock:
         state = dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
                      history=self.history, records=self.records, pending=self.pending, mode=self.mode,
@@ -449,10 +450,8 @@ def _save(self: LabelSession, folder):
                      batch_size=self.batch_size,
                      gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings)
     self._begin('save', 1, what='saving')
-    self.trainer.save(folder/'trainer')
-    tmp = folder/'session.json.tmp'
-    tmp.write_text(json.dumps(state, ensure_ascii=False, default=float), encoding='utf-8')
-    os.replace(tmp, folder/'session.json')
+    # one write for both: a kill can never leave a session whose history and trainer disagree
+    self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
     self._log([dict(event='save', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])], durable=True)
     if self.log_path.exists() and self.log_path.resolve() != (folder/'labels.jsonl').resolve():
         shutil.copyfile(self.log_path, folder/'labels.jsonl')
@@ -495,9 +494,9 @@ def _replay(self: LabelSession, state):
 @patch
 def _load(self: LabelSession, folder):
     "The worker's load: trainer, session state, then the labels logged after the save."
-    state = json.loads((folder/'session.json').read_text(encoding='utf-8'))
     self._begin('load', 1, what='loading')
     self.trainer.load(folder/'trainer')
+    state = json.loads((folder/'trainer'/'session.json').read_text(encoding='utf-8'))
     with self._lock:
         self.batch_id, self.history, self.records = state['batch_id'], state['history'], state['records']
         self.batch = [Item.from_json(d) for d in state['batch']]
@@ -515,7 +514,8 @@ def _load(self: LabelSession, folder):
 def load(self: LabelSession, folder=None, wait=True):
     "Restore a `save`d session (trainer included) and the labels logged after it; returns the session (the worker thread with `wait=False`). Not while work runs."
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
-    if not (folder/'session.json').exists(): raise FileNotFoundError(f"no saved session in {folder} (expected session.json)")
+    if not (recover(folder/'trainer', 'trainer_state.json')/'session.json').exists():   # a save killed mid-way: put it back
+        raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
     t = self._start('loading', f'Loading {folder}…', self._load, folder)
     if t is None: raise RuntimeError("Can't load while work runs; wait for it to finish")
     if not wait: return t
