@@ -139,13 +139,19 @@ def _score(self: LabelSession, queries, responses):
     return out
 
 @patch
-def _generate(self: LabelSession):
-    "Draw queries (typed ones first), generate responses, score suggestions and publish the new batch."
-    with self._lock: typed, self.pending = self.pending[:self.batch_size], self.pending[self.batch_size:]
-    drawn = self.queries.sample(self.batch_size - len(typed)) if self.queries is not None and len(typed) < self.batch_size else []
+def _draw(self: LabelSession, n):
+    "`n` queries as token tensors: the ones the person typed first, then drawn from `queries`."
+    with self._lock: typed, self.pending = self.pending[:n], self.pending[n:]
+    drawn = self.queries.sample(n - len(typed)) if self.queries is not None and len(typed) < n else []
     queries = list(typed) + list(drawn)
     if not queries: raise ValueError("No queries: pass `queries` to the session or type some for the next batch")
-    ids = [self._encode(q) for q in queries]
+    if typed: self._emit('pending')
+    return [self._encode(q) for q in queries]
+
+@patch
+def _generate(self: LabelSession):
+    "Draw queries (typed ones first), generate responses, score suggestions and publish the new batch."
+    ids = self._draw(self.batch_size)
     policy_step = self.trainer.n_steps
     self._begin('generate', len(ids), what=f'generating {len(ids)} responses')
     responses = [r.cpu() for r in generate(self.trainer.compute_model, ids, self.tokenizer, **self.gen_kwargs)]
@@ -169,7 +175,6 @@ def _generate(self: LabelSession):
     self._log([dict(event='batch', time=_now(), batch=self.batch_id, policy_step=policy_step,
                     cards=[it.to_json() for it in items])])
     self._emit('batch')
-    if typed: self._emit('pending')
     if score_error:
         with self._lock: self.error = score_error
         self._emit('error')
@@ -302,7 +307,7 @@ def _train_step(self: LabelSession, snap):
             return None
         took = self._end('train')
         entry = dict(batch=snap['batch'], n=len(snap['scores']), time=_now(),
-                     **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0))
+                     **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0), **snap.get('extra', {}))
         self._log([dict(event='step', submit=snap['submit'], **entry)], durable=True)
     with self._lock:
         if entry: self.history.append(entry)
@@ -441,14 +446,18 @@ def plot_png(self: LabelSession, **kwargs):
 
 # %% ../nbs/05-session.ipynb #472de832
 @patch
+def _state(self: LabelSession):
+    "Under the lock: the session's state as a JSON-able dict (what `save` writes next to the trainer)."
+    return dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
+                history=self.history, records=self.records, pending=self.pending, mode=self.mode,
+                n_drawn=getattr(self.queries, 'n_drawn', None), n_submits=self.n_submits, n_batches=self.n_batches,
+                batch_size=self.batch_size,
+                gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings)
+
+@patch
 def _save(self: LabelSession, folder):
     "The worker's save: trainer and session state in one atomic checkpoint (`PPOTrainer.save(extra=)`), a `save` row, a copy of the log."
-    with self._lock:
-        state = dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
-                     history=self.history, records=self.records, pending=self.pending, mode=self.mode,
-                     n_drawn=getattr(self.queries, 'n_drawn', None), n_submits=self.n_submits, n_batches=self.n_batches,
-                     batch_size=self.batch_size,
-                     gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings)
+    with self._lock: state = self._state()
     self._begin('save', 1, what='saving')
     # one write for both: a kill can never leave a session whose history and trainer disagree
     self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
@@ -497,18 +506,22 @@ def _load(self: LabelSession, folder):
     self._begin('load', 1, what='loading')
     self.trainer.load(folder/'trainer')
     state = json.loads((folder/'trainer'/'session.json').read_text(encoding='utf-8'))
-    with self._lock:
-        self.batch_id, self.history, self.records = state['batch_id'], state['history'], state['records']
-        self.batch = [Item.from_json(d) for d in state['batch']]
-        if state.get('n_drawn') is not None and hasattr(self.queries, 'n_drawn'): self.queries.n_drawn = state['n_drawn']
-        self.pending, self.n_submits, self.timings = state['pending'], state['n_submits'], state.get('timings', {})
-        self.n_batches = state.get('n_batches', self.batch_id + 1)
-        self.mode, self._undo, self.error = state['mode'], [], None
-        why = self._replay(state)
-        self.message = f'Resumed at step {self.trainer.n_steps}, batch {self.batch_id + 1}' + (f': {why}.' if why else '.')
+    with self._lock: why = self._set_state(state)
+    self.message = f'Resumed at step {self.trainer.n_steps}, batch {self.batch_id + 1}' + (f': {why}.' if why else '.')
     self._end('load')
     self._log([dict(event='resume', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state.get('save_id'))])
     self._emit('load')
+
+@patch
+def _set_state(self: LabelSession, state):
+    "Under the lock: restore what `_state` returned, and replay the labels logged after the save; why the batch differs from the saved one ('' if not)."
+    self.batch_id, self.history, self.records = state['batch_id'], state['history'], state['records']
+    self.batch = [Item.from_json(d) for d in state['batch']]
+    if state.get('n_drawn') is not None and hasattr(self.queries, 'n_drawn'): self.queries.n_drawn = state['n_drawn']
+    self.pending, self.n_submits, self.timings = state['pending'], state['n_submits'], state.get('timings', {})
+    self.n_batches = state.get('n_batches', self.batch_id + 1)
+    self.mode, self._undo, self.error = state['mode'], [], None
+    return self._replay(state)
 
 @patch
 def load(self: LabelSession, folder=None, wait=True):
