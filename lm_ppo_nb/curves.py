@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 # %% auto #0
-__all__ = ['PLOT_COLUMNS', 'history_row', 'plot_history', 'figure_png', 'history_png']
+__all__ = ['PLOT_COLUMNS', 'history_row', 'plot_history', 'figure_png', 'history_png', 'plot_agreement', 'agreement_png']
 
 # %% ../nbs/03d-curves.ipynb #ca23dec6
 def history_row(step, scores, stats, seconds):
@@ -74,3 +74,27 @@ def figure_png(fig):
 def history_png(history, width=10, height=2.2, dpi=80, note=None):
     "PNG bytes of `plot_history` at a small size, for a live view."
     return figure_png(plot_history(history, figsize=(width, height), dpi=dpi, note=note))
+
+# %% ../nbs/03d-curves.ipynb #89ca3abd
+def plot_agreement(curve, figsize=(4.2, 2.2), dpi=80):
+    "A Figure of held-out and newest-label agreement against the number of labels; `curve` is a list of dicts (or a DataFrame) of refits."
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    c = pd.DataFrame(list(curve) if not isinstance(curve, pd.DataFrame) else curve)
+    fig = Figure(figsize=figsize, dpi=dpi); FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    pt = lambda px: px * 72 / dpi
+    for col, label, style in (('valid_agreement', 'held out', '-o'), ('recent_agreement', 'newest labels', '--s')):
+        if len(c) and col in c and c[col].notna().any(): ax.plot(c['n_labels'], c[col], style, ms=3, lw=1.2, label=label)
+    ax.axhline(0.5, color='gray', lw=0.8, ls=':')
+    ax.set_ylim(0.3, 1.02); ax.set_xlim(left=0)
+    ax.set_title('reward model: agreement with you', fontsize=pt(12)); ax.set_xlabel('labels', fontsize=pt(10))
+    ax.tick_params(labelsize=pt(10)); ax.grid(alpha=.3)
+    if ax.lines[1:]: ax.legend(fontsize=pt(10), loc='lower right')
+    else: ax.text(0.5, 0.6, 'no refit yet', ha='center', fontsize=pt(11), transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+def agreement_png(curve, **kwargs):
+    "PNG bytes of `plot_agreement`, for a live view."
+    return figure_png(plot_agreement(curve, **kwargs))

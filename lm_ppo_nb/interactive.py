@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from fastcore.basics import patch
 from lm_ppo.session import LabelSession, Item, SCALES, scale_range, check_reward, cards_text
+from lm_ppo.compare import LearningSession
+from lm_ppo.compare_view import ComparePanel, RewardModelPanel, KeyListener, _CSS as _COMPARE_CSS
 from lm_ppo.labels import read_log
 try: import ipywidgets as widgets, traitlets
 except ImportError: widgets = None
@@ -120,7 +122,7 @@ class InteractiveTrainer:
     "Train a language model with PPO from your rewards, in a notebook: display it, label the cards, press Train."
     def __init__(self, trainer=None, queries=None, reward_fn=None, *, model=None, tokenizer=None, config=None,
                  batch_size=8, folder='runs/interactive', mode='manual', scale='pm1', gen_kwargs=None, target=None,
-                 label_ahead=True, session=None, start=True):
+                 label_ahead=True, session=None, start=True, style='rate', reward_model=None, n_responses=4, **learning):
         if widgets is None: raise ImportError("InteractiveTrainer needs ipywidgets: pip install 'ipywidgets>=8'")
         if session is None:
             if trainer is None:
@@ -132,14 +134,21 @@ class InteractiveTrainer:
                     model = AutoModelForCausalLMWithValueHead.from_pretrained(model)
                 from lm_ppo.ppo import PPOTrainer
                 trainer = PPOTrainer(model, tokenizer=tokenizer, **(config or {}))
-            session = LabelSession(trainer, queries, reward_fn, tokenizer=tokenizer, batch_size=batch_size, folder=folder,
-                                   mode=mode, scale=scale, gen_kwargs=gen_kwargs, target=target, label_ahead=label_ahead)
+            kw = dict(tokenizer=tokenizer, batch_size=batch_size, folder=folder, mode=mode, scale=scale, gen_kwargs=gen_kwargs,
+                      target=target, label_ahead=label_ahead)
+            if style == 'compare' or reward_model is not None or learning:   # the session that learns a reward model
+                session = LearningSession(trainer, queries, reward_fn, reward_model=reward_model, n_responses=n_responses,
+                                          style=style, **learning, **kw)
+            else: session = LabelSession(trainer, queries, reward_fn, **kw)
         self.session, self.cursor, self.show_suggestions = session, 0, True
+        self.learning = isinstance(session, LearningSession)
         self._local, self._ui_lock, self._note_html, self._keys_seen = threading.local(), threading.RLock(), '', ''
         self._build()
         session.subscribe(self._on_event)
         self._sync_all()
-        if start and not session.batch: session.next_batch()
+        if start and self.learning and session.style == 'compare':
+            if not session.comparisons: session.next_comparisons()
+        elif start and not session.batch: session.next_batch()
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
@@ -207,7 +216,21 @@ def _build(self: InteractiveTrainer):
                        self.suggestions_box, self.keys), self.note, self.error_box])
     head.add_class('lm-ppo-head')
     cards = W.VBox([c.box for c in self.cards]); cards.add_class('lm-ppo-cards')
-    self.widget = W.VBox([W.HTML(_CSS), head, cards, self.plot, self.stats, row(self.pending, self.pending_count),
+    self.cards_box = cards
+    self.key_listener = KeyListener() if KeyListener is not None else None
+    if self.key_listener is not None: self.key_listener.on_key(self._key)
+    learn = []
+    if self.learning:
+        self.compare = ComparePanel(s, self._act)
+        self.rm_panel = RewardModelPanel(s, self._act)
+        self.style = W.ToggleButtons(options=[('compare', 'compare'), ('rate', 'rate')], value=s.style, style={'button_width': 'auto'},
+                                     tooltips=['pick the best of several responses', 'give each response a reward'])
+        self.style.observe(self._on_style, 'value')
+        head.children = (row(self.style, *( [self.key_listener] if self.key_listener else [])),) + head.children
+        learn = [self.compare.widget]
+    elif self.key_listener is not None: head.children = (self.key_listener,) + head.children
+    self.widget = W.VBox([W.HTML(_CSS + _COMPARE_CSS), head, *learn, cards, self.plot, *([self.rm_panel.widget] if self.learning else []),
+                          self.stats, row(self.pending, self.pending_count),
                           row(self.mode, self.auto_steps, self.auto_button, self.pause_button, self.stop_button,
                               self.save_button, self.load_button, self.show_past), self.past_box])
     self.widget.add_class('lm-ppo-ui')
@@ -349,11 +372,15 @@ def _move_past(self: InteractiveTrainer, d):
 def _sync_all(self: InteractiveTrainer):
     "Everything, from the session."
     self._sync_cards(); self._sync_controls(); self._sync_status(); self._sync_error(); self._sync_plots(); self._sync_pending(); self._sync_past()
+    self._sync_style()
 
 @patch
 def _on_event(self: InteractiveTrainer, event, session):
     "Session listener (maybe on the worker thread): refresh what the event touched."
     if event == 'progress': self._sync_status(); return
+    if self.learning and event in ('compare', 'phase', 'load'): self.compare.sync()
+    if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'): self.rm_panel.sync()
+    if event in ('compare', 'learner'): return
     if event == 'batch':
         self.cursor, self._keys_seen = session.next_open(0), ''
         self._set_note()
@@ -447,6 +474,29 @@ def _on_mode(self: InteractiveTrainer, change):
     self._sync_status()
 
 @patch
+def _on_style(self: InteractiveTrainer, change):
+    "Switch between comparing and rating; the view shows the comparison or the cards."
+    if self._quiet(): return
+    s = self.session
+    s.style = change.new
+    self._sync_style()
+    if s.phase == 'idle':
+        if s.style == 'compare' and not s.n_open(): s.next_comparisons()
+        elif s.style == 'rate' and not s.batch: s.next_batch()
+
+@patch
+def _sync_style(self: InteractiveTrainer):
+    "Show the comparison or the cards, and the keys of the one shown."
+    compare = self.learning and self.session.style == 'compare'
+    if self.learning:
+        self.compare.widget.layout.display = 'flex' if compare else 'none'
+        self.compare.sync(); self.rm_panel.sync()
+    self.cards_box.layout.display = 'none' if compare else 'flex'
+    if self.key_listener is not None:
+        self.key_listener.legend = (f'1–{self.compare.n} best · 0 tie · s skip · g go on' if compare else
+                                    self.keys.placeholder.replace('keys: ', ''))
+
+@patch
 def _on_show_suggestions(self: InteractiveTrainer, change):
     "Show or hide the suggestions (and rewards nobody but the reward function gave)."
     self.show_suggestions = bool(change.new)
@@ -460,16 +510,27 @@ def _on_keys(self: InteractiveTrainer, change):
         new, old = change.new, self._keys_seen
         self._keys_seen = new
         if not new.startswith(old): return            # an edit, not typing: ignore
-        keymap = scale_keys(self.session.scale)
         for ch in new[len(old):]:
-            b = self.session.batch
-            if not b: self._set_note('no batch yet', error=True); return
-            k = min(self.cursor, len(b) - 1)
-            if ch in keymap: self._label(k, keymap[ch])
-            elif ch == 's': self._skip(k, True)
-            elif ch == 'u': self._undo()
-            elif ch == 'a': self._accept()
-            elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
-            elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
-            elif ch == 't': self._act(self.session.train); return
-            elif not ch.isspace(): self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
+            if self._key(ch) == 'stop': return
+
+@patch
+def _key(self: InteractiveTrainer, ch):
+    "One key, from the keys box or the key listener: a command for the comparison or the focused card; 'stop' ends a typed run."
+    with self._ui_lock:                       # handlers may run on more than one thread
+        if self.learning and self.session.style == 'compare':
+            if not self.compare.key(ch) and len(ch) == 1 and not ch.isspace():
+                self._set_note(f'“{_esc(ch)}” is not a key here: 1–{self.compare.n} best · 0 tie · s skip · g go on', error=True)
+            return
+        ch = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}.get(ch, ch if len(ch) == 1 else ' ')
+        b = self.session.batch
+        if not b: self._set_note('no batch yet', error=True); return 'stop'
+        k, keymap = min(self.cursor, len(b) - 1), scale_keys(self.session.scale)
+        if ch in keymap: self._label(k, keymap[ch])
+        elif ch == 's': self._skip(k, True)
+        elif ch == 'u': self._undo()
+        elif ch == 'a': self._accept()
+        elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
+        elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
+        elif ch == 't': self._act(self.session.train); return 'stop'
+        elif not ch.isspace(): self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
+
