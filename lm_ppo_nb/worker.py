@@ -4,11 +4,25 @@
 
 # %% ../nbs/05-worker.ipynb #466e9985
 from __future__ import annotations
-import threading, time, traceback
+import atexit, threading, time, traceback, weakref
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Worker']
+__all__ = ['close_at_exit', 'Worker']
+
+# %% ../nbs/05-worker.ipynb #7af3f50b
+_OPEN = weakref.WeakSet()
+
+def close_at_exit(obj):
+    "Call `obj.close(timeout)` when the interpreter exits (objects with background threads); returns `obj`."
+    _OPEN.add(obj)
+    return obj
+
+@atexit.register
+def _close_all(timeout=60):
+    for obj in list(_OPEN):
+        try: obj.close(timeout)
+        except Exception: pass
 
 # %% ../nbs/05-worker.ipynb #772e23c3
 class Worker:
@@ -20,6 +34,7 @@ class Worker:
         self.ignored = 0                  # requests refused because the worker was busy
         self._listeners, self.listener_errors = [], []
         self._lock, self._thread, self._cancel = threading.RLock(), None, threading.Event()
+        close_at_exit(self)
 
 @patch
 def subscribe(self: Worker, fn):
@@ -93,6 +108,14 @@ def wait(self: Worker, timeout=None):
     t = self._thread
     if t is not None: t.join(timeout)
     return t is None or not t.is_alive()
+
+@patch
+def close(self: Worker, timeout=None):
+    "Ask the work in progress to stop (a PPO step cancels at its next mini-batch; an automatic run stops) and wait for it; True when it ended."
+    for name in ('_cancel', '_stop', '_running'):
+        event = getattr(self, name, None)
+        if event is not None: event.set()
+    return self.wait(timeout)
 
 @patch
 def dismiss_error(self: Worker):
