@@ -59,7 +59,7 @@ class LabelSession(Worker):
         self.can_cancel = 'cancel' in inspect.signature(trainer.step).parameters
 
     def __repr__(self):
-        return (f"LabelSession(phase={self.phase!r}, batch={self.batch_id}, cards={len(self.batch)}, "
+        return (f"{type(self).__name__}(phase={self.phase!r}, batch={self.batch_id}, cards={len(self.batch)}, "
                 f"{self.counts_text()}, steps={self.trainer.n_steps}, mode={self.mode!r})")
 
 # %% ../nbs/05-session.ipynb #d6619265
