@@ -187,8 +187,8 @@ class RewardModelPanel:
         self._shown = None
 
 @patch
-def sync(self: RewardModelPanel):
-    "Refresh the numbers, the gate, and the curve when it changed."
+def sync(self: RewardModelPanel, plot=True):
+    "Refresh the numbers, the gate, and (with `plot`) the curve when it changed: tens of ms, kept off the answer's path."
     s = self.session
     ok, why = s.learner.ready(s.min_labels, s.min_agreement)
     self.summary.value = f'<b>Reward model</b>: {_esc(s.learner.summary())}'
@@ -197,4 +197,4 @@ def sync(self: RewardModelPanel):
     self.why.value = (f'Autopilot trains on the learned reward: {_esc(why)}' if ok else f'<i>Autopilot: {_esc(why)}.</i>')
     if s.learner.error: self.why.value += f'<br><span style="color:#c62828">last refit failed: {_esc(s.learner.error.strip().splitlines()[-1])}</span>'
     n = len(s.learner.curve)
-    if n != self._shown: self.plot.value, self._shown = agreement_png(list(s.learner.curve)), n
+    if plot and n != self._shown: self.plot.value, self._shown = agreement_png(list(s.learner.curve)), n

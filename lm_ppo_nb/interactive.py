@@ -379,7 +379,7 @@ def _on_event(self: InteractiveTrainer, event, session):
     "Session listener (maybe on the worker thread): refresh what the event touched."
     if event == 'progress': self._sync_status(); return
     if self.learning and event in ('compare', 'phase', 'load'): self.compare.sync()
-    if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'): self.rm_panel.sync()
+    if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'): self.rm_panel.sync(plot=event != 'compare')
     if event in ('compare', 'learner'): return
     if event == 'batch':
         self.cursor, self._keys_seen = session.next_open(0), ''
