@@ -11,109 +11,12 @@ from lm_ppo.session import LabelSession, Item, SCALES, scale_range, check_reward
 from lm_ppo.compare import LearningSession
 from lm_ppo.compare_view import ComparePanel, RewardModelPanel, KeyListener, _CSS as _COMPARE_CSS
 from lm_ppo.labels import read_log
+from lm_ppo.cards_view import scale_buttons, scale_keys, KeysBox, Card, _CSS, _esc
 try: import ipywidgets as widgets, traitlets
 except ImportError: widgets = None
 
 # %% auto #0
-__all__ = ['scale_buttons', 'scale_keys', 'Card', 'InteractiveTrainer']
-
-# %% ../nbs/05a-interactive.ipynb #672454a3
-def scale_buttons(scale):
-    "[(label, value)] of a card's reward buttons for `scale`."
-    if scale == 'pm1': return [('−1', -1.0), ('0', 0.0), ('+1', 1.0)]
-    if scale == 'likert': return [(str(i), float(i)) for i in range(1, 6)]
-    if scale is None: return []
-    lo, hi = scale_range(scale)
-    return [(f'{v:g}', v) for v in (lo, (lo + hi) / 2, hi)]
-
-def scale_keys(scale):
-    "{key: reward} typed into the keys box."
-    keys = {str(i + 1): v for i, (_, v) in enumerate(scale_buttons(scale))}
-    if scale == 'pm1': keys.update({'-': -1.0, '0': 0.0, '+': 1.0})
-    return keys
-
-# %% ../nbs/05a-interactive.ipynb #e7176454
-_CSS = """<style>
-.lm-ppo-head {position: sticky; top: 0; z-index: 5; background: var(--jp-layout-color0, white); padding-bottom: 4px;
-              border-bottom: 1px solid #ddd}
-.lm-ppo-cards {max-height: 62vh; overflow-y: auto}
-.lm-ppo-card {border-left: 5px solid #c8c8c8; padding: 1px 6px; margin: 1px 0; align-items: center; font-size: 14px}
-.lm-ppo-card .lm-ppo-text {white-space: nowrap; overflow: hidden; text-overflow: ellipsis}
-.lm-ppo-card.lm-ppo-person {border-left-color: #43a047}
-.lm-ppo-card.lm-ppo-suggested {border-left: 5px dashed #f9a825}
-.lm-ppo-card.lm-ppo-skipped {opacity: 0.45}
-.lm-ppo-card.lm-ppo-focus {border-left-color: #1976d2; background: #eef5fd; font-size: 17px}
-.lm-ppo-card.lm-ppo-focus .lm-ppo-text {white-space: normal}
-.lm-ppo-rewards .widget-toggle-button {min-width: 48px; height: 30px; padding: 0 2px; font-size: 15px; font-weight: bold}
-.lm-ppo-q {color: #777} .lm-ppo-r {font-weight: 600}
-.lm-ppo-badge {color: #8d6e00; background: #fff8e1; border-radius: 3px; padding: 0 4px; font-size: 12px; white-space: nowrap}
-.lm-ppo-train {height: 36px; font-size: 16px; font-weight: bold}
-.lm-ppo-status {font-size: 14px} .lm-ppo-progress-text {font-size: 13px; color: #555}
-.lm-ppo-note {font-size: 14px} .lm-ppo-table table {font-size: 12px}
-</style>"""
-
-if widgets is not None:
-    class KeysBox(widgets.Text):
-        "The keys box: a text box whose value the kernel never echoes back to the browser."
-        # ipywidgets echoes every value it receives; when the kernel is slow, an echo of an older value can land in
-        # the box after newer keystrokes and overwrite them, and the next keystroke then looks like no change at all.
-        value = traitlets.Unicode('').tag(sync=True, echo_update=False)
-
-def _esc(s):
-    return str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace('\n', '⏎')
-
-def _fmt(x): return '' if x is None else f'{x:+.2f}'
-
-class Card:
-    "The widgets of one slot of the batch: text, suggestion, reward buttons, a number box and Skip."
-    def __init__(self, view, k):
-        W, L = widgets, widgets.Layout
-        self.view, self.k = view, k
-        self.text = W.HTML(layout=L(flex='1 1 auto', width='auto', min_width='200px'))
-        self.text.add_class('lm-ppo-text')
-        self.buttons = W.ToggleButtons(options=scale_buttons(view.session.scale), index=None, style={'button_width': '48px'},
-                                       layout=L(flex='0 0 auto', width='auto'))
-        self.buttons.add_class('lm-ppo-rewards')
-        self.number = W.Text(placeholder='value', continuous_update=False, layout=L(width='64px', flex='0 0 auto'))
-        self.skip = W.ToggleButton(description='Skip', tooltip='leave this response out of training (key s)',
-                                   layout=L(width='56px', flex='0 0 auto'))
-        self.box = W.HBox([self.text, self.buttons, self.number, self.skip], layout=L(display='none'))
-        self.box.add_class('lm-ppo-card'); self.box.add_class(f'lm-ppo-card-{k}')
-        self.buttons.observe(self.on_buttons, 'value')
-        self.number.observe(self.on_number, 'value')
-        self.skip.observe(self.on_skip, 'value')
-
-    def on_buttons(self, change):
-        "A reward button was pressed."
-        if not self.view._quiet() and change.new is not None: self.view._label(self.k, change.new)
-
-    def on_number(self, change):
-        "A value was typed into the number box (and Enter pressed)."
-        if self.view._quiet() or not change.new.strip(): return
-        self.view._label(self.k, change.new.strip())
-
-    def on_skip(self, change):
-        "Skip was toggled."
-        if not self.view._quiet(): self.view._skip(self.k, change.new)
-
-    def sync(self, item, editable, focus, show_suggestion):
-        "Show `item` (None hides the slot)."
-        self.box.layout.display = 'none' if item is None else 'flex'
-        if item is None: return
-        hidden = item.source == 'suggested' and not show_suggestion
-        reward = None if hidden or item.skipped else item.reward
-        badge = (f' <span class="lm-ppo-badge" title="suggested reward">{_fmt(item.suggestion)}</span>'
-                 if item.suggestion is not None and show_suggestion else '')
-        self.text.value = (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b>{badge} '
-                           f'<span class="lm-ppo-q">{_esc(item.query)}</span><span class="lm-ppo-r">{_esc(item.response)}</span></span>')
-        values = [v for _, v in self.buttons.options]
-        self.buttons.value = reward if reward in values else None
-        self.number.value = '' if reward is None else f'{reward:g}'
-        self.skip.value = item.skipped
-        for w in (self.buttons, self.number, self.skip): w.disabled = not editable
-        for cls, on in (('lm-ppo-person', item.by_person and not item.skipped), ('lm-ppo-suggested', item.done and not item.by_person),
-                        ('lm-ppo-skipped', item.skipped), ('lm-ppo-focus', focus)):
-            (self.box.add_class if on else self.box.remove_class)(cls)
+__all__ = ['InteractiveTrainer']
 
 # %% ../nbs/05a-interactive.ipynb #08f412a3
 _ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'saving': '💾', 'loading': '📂'}
