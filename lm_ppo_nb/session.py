@@ -373,13 +373,32 @@ def cancel(self: LabelSession):
 def run_auto(self: LabelSession, n_steps, paused=False):
     "Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume` and `stop` control it."
     if self.reward_fn is None: raise ValueError("Automatic mode needs a reward function")
+    return self._start_run(n_steps, paused, 'Automatic run', self._auto_loop)
+
+@patch
+def _start_run(self: LabelSession, n_steps, paused, name, loop, *args):
+    "Run `loop(n_steps, *args)` on the worker as a run of steps that `pause`, `resume` and `stop` control; the thread."
     if not isinstance(n_steps, int) or n_steps < 1: raise ValueError(f"`n_steps` should be an int >= 1, got {n_steps!r}")
     def prepare():
         self._stop.clear()
         (self._running.clear if paused else self._running.set)()
         self.auto_total, self.auto_done = n_steps, 0
         return n_steps
-    return self._start('training', f'Automatic: 0 of {n_steps} steps…', self._auto_loop, prepare=prepare)
+    def run(n):
+        try: loop(n, *args)
+        finally:
+            self.message = f"{name} {'stopped' if self._stop.is_set() else 'finished'} after {self.auto_done} step(s)."
+            with self._lock: self.auto_total = 0
+    return self._start('training', f'{name}: 0 of {n_steps} steps…', run, prepare=prepare)
+
+@patch
+def _wait_running(self: LabelSession, message):
+    "The pause point between a run's steps: shows `message` and waits while paused; False when the run is stopped."
+    if not self._running.is_set():
+        self._set_phase('paused', message)
+        while not self._running.wait(0.1):
+            if self._stop.is_set(): break
+    return not self._stop.is_set()
 
 @patch
 def _auto_loop(self: LabelSession, n_steps):
@@ -387,11 +406,7 @@ def _auto_loop(self: LabelSession, n_steps):
     lo, hi = self.range
     for k in range(n_steps):
         if not self.batch: self._set_phase('generating', f'Automatic: generating (step {k + 1} of {n_steps})…'); self._generate()
-        if not self._running.is_set():
-            self._set_phase('paused', f'Paused after {k} of {n_steps} steps: edit labels if you like, then resume.')
-            while not self._running.wait(0.1):
-                if self._stop.is_set(): break
-        if self._stop.is_set(): break
+        if not self._wait_running(f'Paused after {k} of {n_steps} steps: edit labels if you like, then resume.'): break
         with self._lock:
             for it in self.batch:
                 if not it.done:
@@ -404,9 +419,6 @@ def _auto_loop(self: LabelSession, n_steps):
         with self._lock: self.auto_done, self.batch = k + 1, []
         self._set_phase('generating', f'Automatic: {k + 1} of {n_steps} steps done, generating…')
         self._generate()
-    stopped = self._stop.is_set()
-    self.message = f"Automatic run {'stopped' if stopped else 'finished'} after {self.auto_done} step(s)."
-    with self._lock: self.auto_total = 0
 
 @patch
 def pause(self: LabelSession):

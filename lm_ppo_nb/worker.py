@@ -8,7 +8,7 @@ import atexit, threading, time, traceback, weakref
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['close_at_exit', 'Worker']
+__all__ = ['close_at_exit', 'Listeners', 'Worker']
 
 # %% ../nbs/05-worker.ipynb #7af3f50b
 _OPEN = weakref.WeakSet()
@@ -25,33 +25,39 @@ def _close_all(timeout=60):
         except Exception: pass
 
 # %% ../nbs/05-worker.ipynb #772e23c3
-class Worker:
+class Listeners:
+    "Functions to call on every change: `subscribe`, `unsubscribe`; a failing one is recorded in `listener_errors`, never raised into the work."
+    def __init__(self): self._listeners, self.listener_errors = [], []
+
+    def subscribe(self, fn):
+        "Call `fn` on every change; it may run on a background thread."
+        self._listeners.append(fn)
+
+    def unsubscribe(self, fn):
+        "Stop calling `fn`."
+        if fn in self._listeners: self._listeners.remove(fn)
+
+    def _tell(self, *args):
+        "Call every listener with `args`."
+        for fn in list(self._listeners):
+            try: fn(*args)
+            except Exception: self.listener_errors.append(traceback.format_exc())
+
+class Worker(Listeners):
     "Long work on one background thread, one piece at a time: phase, message, error, listeners, progress and estimates."
     def __init__(self):
         self.phase, self.message, self.error = 'idle', '', None
         self.progress = None              # while work runs: {'kind', 'what', 'done', 'total', 'units', 'start', 'estimate'}
         self.timings = {}                 # seconds per unit of past work, by kind, for estimates
         self.ignored = 0                  # requests refused because the worker was busy
-        self._listeners, self.listener_errors = [], []
+        super().__init__()
         self._lock, self._thread, self._cancel = threading.RLock(), None, threading.Event()
         close_at_exit(self)
 
 @patch
-def subscribe(self: Worker, fn):
-    "Call `fn(event, worker)` on every change; it may run on the worker thread."
-    self._listeners.append(fn)
-
-@patch
-def unsubscribe(self: Worker, fn):
-    "Stop calling `fn`."
-    if fn in self._listeners: self._listeners.remove(fn)
-
-@patch
 def _emit(self: Worker, event):
-    "Tell every listener; a failing listener is recorded in `listener_errors`, never raised into the work."
-    for fn in list(self._listeners):
-        try: fn(event, self)
-        except Exception: self.listener_errors.append(traceback.format_exc())
+    "Tell every listener `(event, worker)`; a failing listener is recorded in `listener_errors`, never raised into the work."
+    self._tell(event, self)
 
 @patch
 def _set_phase(self: Worker, phase, message=None):
