@@ -27,6 +27,7 @@ class Item:
     source: str | None = None         # 'human', 'accepted', 'suggested' or 'auto'
     skipped: bool = False
     policy_step: int = 0
+    learned: float | None = None      # the learned reward model's score, where the session has one
 
     @property
     def done(self):
@@ -42,7 +43,7 @@ class Item:
         "A JSON-able dict (token ids as lists)."
         return dict(index=self.index, query=self.query, response=self.response, query_ids=self.query_ids.tolist(),
                     response_ids=self.response_ids.tolist(), suggestion=self.suggestion, reward=self.reward,
-                    source=self.source, skipped=self.skipped, policy_step=self.policy_step)
+                    source=self.source, skipped=self.skipped, policy_step=self.policy_step, learned=self.learned)
 
     @classmethod
     def from_json(cls, d):

@@ -41,6 +41,7 @@ _CSS = """<style>
 .lm-ppo-rewards .widget-toggle-button {min-width: 48px; height: 30px; padding: 0 2px; font-size: 15px; font-weight: bold}
 .lm-ppo-q {color: #777} .lm-ppo-r {font-weight: 600}
 .lm-ppo-badge {color: #8d6e00; background: #fff8e1; border-radius: 3px; padding: 0 4px; font-size: 12px; white-space: nowrap}
+.lm-ppo-badge.lm-ppo-learned {color: #1565c0; background: #e3f2fd}
 .lm-ppo-train {height: 36px; font-size: 16px; font-weight: bold}
 .lm-ppo-status {font-size: 14px} .lm-ppo-progress-text {font-size: 13px; color: #555}
 .lm-ppo-note {font-size: 14px} .lm-ppo-table table {font-size: 12px}
@@ -98,6 +99,7 @@ class Card:
         reward = None if hidden or item.skipped else item.reward
         badge = (f' <span class="lm-ppo-badge" title="suggested reward">{_fmt(item.suggestion)}</span>'
                  if item.suggestion is not None and show_suggestion else '')
+        if item.learned is not None: badge += f' <span class="lm-ppo-badge lm-ppo-learned" title="learned reward model">RM {_fmt(item.learned)}</span>'
         self.text.value = (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b>{badge} '
                            f'<span class="lm-ppo-q">{_esc(item.query)}</span><span class="lm-ppo-r">{_esc(item.response)}</span></span>')
         values = [v for _, v in self.buttons.options]
