@@ -73,7 +73,7 @@ def _quiet():
         transformers.logging.set_verbosity(level)
         if bars: transformers.utils.logging.enable_progress_bar()
 
-POOLS = ('last', 'mean')
+POOLS = ('last', 'mean', 'sum')
 def self_pool(model):
     "How `model` (a reward model's backbone) pools its hidden states: its config's `reward_pool`, 'last' by default."
     return getattr(model.config, 'reward_pool', 'last')
@@ -85,9 +85,11 @@ class RewardModel:
         if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         if pool is not None: model.config.reward_pool = pool
-        if layer is not None: model.config.reward_layer = int(layer)
+        if layer is not None: model.config.reward_layer = [int(l) for l in layer] if isinstance(layer, (list, tuple)) else int(layer)
         if self_pool(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {self_pool(model)!r}")
+        if isinstance(getattr(model.config, 'reward_layer', -1), list) and not model.config.reward_layer: raise ValueError("`layer` should name at least one layer, got []")
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
+        self._fit_head_size()
         if dtype == 'auto': dtype = torch.bfloat16 if self.device.type == 'cpu' and bf16_native() else torch.float32
         self.dtype, self.cache, self._copy, self.metrics = dtype, {}, None, {}
 
@@ -101,8 +103,29 @@ class RewardModel:
     def from_pretrained(cls, path, **kwargs):
         "A reward model saved by `save_pretrained`."
         if not (Path(path)/'config.json').exists(): raise FileNotFoundError(f"`path` should be a folder saved by RewardModel.save_pretrained, got {str(path)!r} (no config.json)")
-        with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(path))
-        return cls(model, AutoTokenizer.from_pretrained(str(path)), **kwargs)
+        multi = isinstance(getattr(transformers.AutoConfig.from_pretrained(str(path)), 'reward_layer', -1), list)
+        with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(path), ignore_mismatched_sizes=multi)
+        self = cls(model, AutoTokenizer.from_pretrained(str(path)), **kwargs)
+        if multi: self._load_head(path)                                 # transformers built a hidden-sized head: the saved one is wider
+        return self
+
+    def _fit_head_size(self):
+        "A new (zero) head when the config's layers need a wider (or narrower) one than the model has."
+        old, H = self.head, self.model.config.hidden_size * len(self.layers)
+        if old.in_features != H:
+            new = torch.nn.Linear(H, 1, bias=old.bias is not None).to(device=old.weight.device, dtype=old.weight.dtype)
+            torch.nn.init.zeros_(new.weight)
+            if new.bias is not None: torch.nn.init.zeros_(new.bias)
+            self.model.score = new
+
+    def _load_head(self, path):
+        "The head's weights from the safetensors files of a saved folder."
+        from safetensors import safe_open
+        for f in sorted(Path(path).glob('*.safetensors')):
+            with safe_open(str(f), framework='pt') as st:
+                for name in ('weight', 'bias'):
+                    if f'score.{name}' in st.keys():
+                        with torch.no_grad(): getattr(self.head, name).copy_(st.get_tensor(f'score.{name}'))
 
     def save_pretrained(self, path):
         "Save model (normalisation in its config) and tokenizer to the folder `path`."
@@ -114,11 +137,15 @@ class RewardModel:
     @property
     def backbone(self): return self.model.base_model          # the causal LM without its LM head
     @property
-    def head(self): return self.model.score                   # Linear(hidden, 1)
+    def head(self): return self.model.score                   # Linear(hidden × number of layers read, 1)
     @property
-    def pool(self) -> str: return self_pool(self.model)                 # 'last': the last real token; 'mean': the response's tokens
+    def pool(self) -> str: return self_pool(self.model)                 # 'last': the last real token; 'mean', 'sum': the response's tokens
     @property
-    def layer(self) -> int: return int(getattr(self.model.config, 'reward_layer', -1))   # hidden layer read (-1: the last, normed)
+    def layer(self):                                                     # hidden layer read (-1: the last, normed), or a list of them
+        l = getattr(self.model.config, 'reward_layer', -1)
+        return [int(i) for i in l] if isinstance(l, (list, tuple)) else int(l)
+    @property
+    def layers(self) -> tuple: return tuple(self.layer) if isinstance(self.layer, list) else (self.layer,)
     @property
     def mean(self) -> float: return float(getattr(self.model.config, 'reward_mean', 0.0))
     @property
@@ -161,12 +188,15 @@ def last_token_index(attention_mask):
 
 @patch
 def hidden(self: RewardModel, ids, mask, pos, response_mask=None, backbone=None):
-    "The pooled hidden state [B, H]: at the last real token, or (`pool='mean'`) the mean over the response's tokens (all real ones if none)."
-    out = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=self.layer != -1)
-    h = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]                    # [B, T, H]
-    if self.pool == 'last': return h[torch.arange(len(h), device=h.device), last_token_index(mask)]
-    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(h.dtype)[..., None]  # [B, T, 1]
-    return (h * m).sum(1) / m.sum(1).clamp(min=1)
+    "The pooled hidden state [B, H × layers]: at the last real token, or the mean (`pool='mean'`) or sum (`'sum'`) over the response's tokens (all real ones if none), layers side by side."
+    out = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=self.layers != (-1,))
+    hs = [out.last_hidden_state if l == -1 else out.hidden_states[l] for l in self.layers]             # [B, T, H] each
+    if self.pool == 'last':
+        at = last_token_index(mask)
+        return torch.cat([h[torch.arange(len(h), device=h.device), at] for h in hs], -1)
+    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(hs[0].dtype)[..., None]  # [B, T, 1]
+    n = m.sum(1).clamp(min=1) if self.pool == 'mean' else 1
+    return torch.cat([(h * m).sum(1) / n for h in hs], -1)
 
 @patch
 def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, response_mask=None):
@@ -176,7 +206,7 @@ def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, res
 
 @patch
 def features(self: RewardModel, queries, responses, cache=False, progress=False):
-    "Float32 hidden states [n, H] at the last real token of each pair, computed without gradients (and remembered with `cache`)."
+    "Float32 pooled hidden states [n, H × layers] of the pairs (see `hidden`), computed without gradients (and remembered with `cache`)."
     if len(queries) != len(responses): raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
     keys = list(zip(queries, responses))
     todo = sorted({k for k in keys if k not in self.cache}, key=lambda k: len(k[0]) + len(k[1]))
