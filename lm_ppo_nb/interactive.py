@@ -114,9 +114,10 @@ def _build(self: InteractiveTrainer):
     self.past_box = W.VBox([W.HBox([self.past_prev, self.past_next]), self.past_html], layout=L(display='none'))
     self.past_index = -1                  # which past batch is shown; -1 = the latest
     row = lambda *ws, **kw: W.HBox(list(ws), layout=L(align_items='center', flex_flow='row wrap', **kw))
+    self.rate_tools = row(self.train_button, self.accept_button, self.accept_all_button, self.undo_button, self.new_button,
+                          self.suggestions_box, self.keys)
     head = W.VBox([row(self.status), row(self.progress, self.progress_text, self.cancel_button),
-                   row(self.train_button, self.accept_button, self.accept_all_button, self.undo_button, self.new_button,
-                       self.suggestions_box, self.keys), self.note, self.error_box])
+                   self.rate_tools, self.note, self.error_box])
     head.add_class('lm-ppo-head')
     cards = W.VBox([c.box for c in self.cards]); cards.add_class('lm-ppo-cards')
     self.cards_box = cards
@@ -187,6 +188,7 @@ def _sync_status(self: InteractiveTrainer):
                  if t is not None and s.batch and t['batch'] != s.batch_id else '')
         counts = f' · <b>{s.counts_text()}</b>' if s.batch else ''
         total = f' · {s.n_labelled()}{"/" + str(s.target) if s.target else ""} labelled by you in all'
+        if self.learning: total += f' · {len(s.learner)} label(s) for the reward model'
         self.status.value = (f'<span title="{s.phase}">{_ICONS.get(s.phase, "")} <b>{s.phase}</b></span> · {_esc(s.message)}'
                              f'{counts} · {s.trainer.n_steps} step(s){total}{ahead}')
         frac, text = s.fraction(), s.progress_text()
@@ -394,7 +396,7 @@ def _sync_style(self: InteractiveTrainer):
     if self.learning:
         self.compare.widget.layout.display = 'flex' if compare else 'none'
         self.compare.sync(); self.rm_panel.sync()
-    self.cards_box.layout.display = 'none' if compare else 'flex'
+    self.cards_box.layout.display = self.rate_tools.layout.display = 'none' if compare else 'flex'
     if self.key_listener is not None:
         self.key_listener.legend = (f'1–{self.compare.n} best · 0 tie · s skip · g go on' if compare else
                                     self.keys.placeholder.replace('keys: ', ''))
