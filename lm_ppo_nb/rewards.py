@@ -84,6 +84,7 @@ def choose_reward(name='auto') -> tuple[callable, str]:
     if name.startswith('model:'):
         from lm_ppo.reward_model import RewardModel                   # here: reward_model builds on this module
         rm = RewardModel.from_pretrained(name[6:])
-        return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} read at the last real token), '
+        how = 'the last real token' if rm.pool == 'last' else f'the {rm.pool} over the response'
+        return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} reading {how} of layer {rm.layer}), '
                     f'normalised to mean 0 and std 1 on samples of the reference policy, as asked.')
     return PipelineReward(name), f'The reward is the POSITIVE logit of the classifier {name} for query + response, as asked.'
