@@ -19,7 +19,7 @@ except ImportError: widgets = None
 __all__ = ['InteractiveTrainer']
 
 # %% ../nbs/05a-interactive.ipynb #08f412a3
-_ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'saving': '💾', 'loading': '📂'}
+_ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'asking': '❓', 'saving': '💾', 'loading': '📂'}
 
 class InteractiveTrainer:
     "Train a language model with PPO from your rewards, in a notebook: display it, label the cards, press Train."
@@ -188,7 +188,8 @@ def _sync_status(self: InteractiveTrainer):
                  if t is not None and s.batch and t['batch'] != s.batch_id else '')
         counts = f' · <b>{s.counts_text()}</b>' if s.batch else ''
         total = f' · {s.n_labelled()}{"/" + str(s.target) if s.target else ""} labelled by you in all'
-        if self.learning: total += f' · {len(s.learner)} label(s) for the reward model'
+        if self.learning and s.style == 'compare': counts, total = '', f' · {len(s.learner)} label(s) for the reward model'
+        elif self.learning: total += f' · {len(s.learner)} label(s) for the reward model'
         self.status.value = (f'<span title="{s.phase}">{_ICONS.get(s.phase, "")} <b>{s.phase}</b></span> · {_esc(s.message)}'
                              f'{counts} · {s.trainer.n_steps} step(s){total}{ahead}')
         frac, text = s.fraction(), s.progress_text()
@@ -285,7 +286,7 @@ def _on_event(self: InteractiveTrainer, event, session):
     if event == 'progress': self._sync_status(); return
     if self.learning and event in ('compare', 'phase', 'load'): self.compare.sync()
     if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'): self.rm_panel.sync(plot=event != 'compare')
-    if event in ('compare', 'learner'): return
+    if event in ('compare', 'learner'): self._sync_status(); return
     if event == 'batch':
         self.cursor, self._keys_seen = session.next_open(0), ''
         self._set_note()
