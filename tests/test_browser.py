@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_util import _missing, _shot, _timed, launch, open_and_run, running_lab, TIME_UNTIL  # noqa: E402
+from browser_util import _missing, _shot, _timed, chromium_page, lab_with_notebook, open_and_run, TIME_UNTIL  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -44,12 +44,7 @@ def lab(tmp_path):
     "JupyterLab serving a folder with demo.ipynb, a one-cell notebook that shows the trainer on a tiny GPT-2."
     why = _missing()
     if why: pytest.skip(f'browser test skipped: {why}')
-    import nbformat
-    root = tmp_path/'lab'; root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(DEMO_CELL.strip())])
-    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
-    nbformat.write(nb, root/'demo.ipynb')
-    with running_lab(root, tmp_path) as lab: yield lab
+    with lab_with_notebook(tmp_path, 'demo.ipynb', DEMO_CELL) as lab: yield lab
 
 
 # type into a text box as the browser does on a keystroke (append `text`, fire an `input` event)
@@ -67,105 +62,99 @@ def _in_view(page, sel):
 
 
 def test_browser_label_train_and_responsiveness(lab, tmp_path):
-    from playwright.sync_api import sync_playwright, expect
+    from playwright.sync_api import expect
     shots = Path(os.environ.get('LM_PPO_SCREENSHOT_DIR') or tmp_path/'screenshots'); shots.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     report = {}
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={'width': 1300, 'height': 3000})
-            page.set_default_timeout(60_000)
-            open_and_run(page, lab, 'demo.ipynb')
-            page.wait_for_selector('.lm-ppo-ui', timeout=90_000)
-            status = page.locator('.lm-ppo-status')
-            expect(status).to_contain_text(f'0 of {BATCH} labelled by you', timeout=90_000)
-            assert page.locator('.lm-ppo-card:visible').count() == BATCH
-            _shot(page, shots/'interactive-batch.png')
+    with chromium_page(1300, 3000, 60_000) as page:
+        open_and_run(page, lab, 'demo.ipynb')
+        page.wait_for_selector('.lm-ppo-ui', timeout=90_000)
+        status = page.locator('.lm-ppo-status')
+        expect(status).to_contain_text(f'0 of {BATCH} labelled by you', timeout=90_000)
+        assert page.locator('.lm-ppo-card:visible').count() == BATCH
+        _shot(page, shots/'interactive-batch.png')
 
-            # label the batch as a person would: a button, a typed value, keys, then accept the rest
-            t0 = time.perf_counter()
-            page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()
-            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
-            number = page.locator('.lm-ppo-card-1 input[type="text"]')
-            number.fill('99'); number.press('Enter')                           # off the scale: a red note, no change
-            expect(page.locator('.lm-ppo-note')).to_contain_text('card 2 should be between -1 and +1')
-            number.fill('-0.5'); number.press('Enter')
-            expect(status).to_contain_text(f'2 of {BATCH} labelled by you')
-            expect(page.locator('.lm-ppo-note')).to_have_text('')                  # the stale note is gone
-            keys = page.locator('.lm-ppo-keys input')
-            keys.click()
-            keys.press_sequentially('3' * 6 + '1' * 3 + 's', delay=60)     # +1 six times, -1 three times, one skip
-            expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped)')
-            page.get_by_role('button', name='Accept all').click()
-            expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped), 4 suggested')
-            report['label_16_s'] = round(time.perf_counter() - t0, 2)
-            expect(page.locator('.lm-ppo-card-0 .lm-ppo-rewards button.mod-active')).to_have_text('+1')
-            png_before = page.get_attribute('.lm-ppo-plot', 'src')
+        # label the batch as a person would: a button, a typed value, keys, then accept the rest
+        t0 = time.perf_counter()
+        page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()
+        expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
+        number = page.locator('.lm-ppo-card-1 input[type="text"]')
+        number.fill('99'); number.press('Enter')                           # off the scale: a red note, no change
+        expect(page.locator('.lm-ppo-note')).to_contain_text('card 2 should be between -1 and +1')
+        number.fill('-0.5'); number.press('Enter')
+        expect(status).to_contain_text(f'2 of {BATCH} labelled by you')
+        expect(page.locator('.lm-ppo-note')).to_have_text('')                  # the stale note is gone
+        keys = page.locator('.lm-ppo-keys input')
+        keys.click()
+        keys.press_sequentially('3' * 6 + '1' * 3 + 's', delay=60)     # +1 six times, -1 three times, one skip
+        expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped)')
+        page.get_by_role('button', name='Accept all').click()
+        expect(status).to_contain_text(f'12 of {BATCH} labelled by you (1 skipped), 4 suggested')
+        report['label_16_s'] = round(time.perf_counter() - t0, 2)
+        expect(page.locator('.lm-ppo-card-0 .lm-ppo-rewards button.mod-active')).to_have_text('+1')
+        png_before = page.get_attribute('.lm-ppo-plot', 'src')
 
-            # train: the next batch comes first (label ahead), then the step runs while it can be labelled
-            t0 = time.perf_counter()
-            page.click('.lm-ppo-train')
-            expect(status).to_contain_text('training', timeout=60_000)
-            report['next_batch_ready_s'] = round(time.perf_counter() - t0, 2)
-            expect(status).to_contain_text(f'0 of {BATCH} labelled by you')
-            expect(status).to_contain_text('from the policy before step 1')
-            expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 1')
-            page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()   # labelled during the update
-            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
-            toggle_ms, pending_ms = [], []
-            past = '.lm-ppo-show-past'
-            visible = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display !== 'none'"
-            hidden = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display === 'none'"
-            n = 0
-            while 'training' in _status(page) and (len(toggle_ms) < 8 or len(pending_ms) < 4) and n < 40:
-                ms = page.evaluate(TIME_UNTIL, [past, visible if n % 2 == 0 else hidden])
-                if ms >= 0 and 'training' in _status(page): toggle_ms.append(ms)
-                count = f"return document.querySelector('.lm-ppo-pending-count').innerText.startsWith('{n + 1} quer')"
-                ms = page.evaluate(TYPE_UNTIL, ['.lm-ppo-pending textarea', 'x' if n == 0 else '\nx', count])
-                if ms >= 0 and 'training' in _status(page): pending_ms.append(ms)
-                n += 1
-            report['toggle_roundtrip_ms'] = [round(x, 1) for x in toggle_ms]
-            report['typed_query_roundtrip_ms'] = [round(x, 1) for x in pending_ms]
-            _shot(page, shots/'interactive-training.png')
+        # train: the next batch comes first (label ahead), then the step runs while it can be labelled
+        t0 = time.perf_counter()
+        page.click('.lm-ppo-train')
+        expect(status).to_contain_text('training', timeout=60_000)
+        report['next_batch_ready_s'] = round(time.perf_counter() - t0, 2)
+        expect(status).to_contain_text(f'0 of {BATCH} labelled by you')
+        expect(status).to_contain_text('from the policy before step 1')
+        expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 1')
+        page.locator('.lm-ppo-card-0 .lm-ppo-rewards button', has_text='+1').click()   # labelled during the update
+        expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
+        toggle_ms, pending_ms = [], []
+        past = '.lm-ppo-show-past'
+        visible = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display !== 'none'"
+        hidden = "return getComputedStyle(document.querySelector('.lm-ppo-table').parentElement).display === 'none'"
+        n = 0
+        while 'training' in _status(page) and (len(toggle_ms) < 8 or len(pending_ms) < 4) and n < 40:
+            ms = page.evaluate(TIME_UNTIL, [past, visible if n % 2 == 0 else hidden])
+            if ms >= 0 and 'training' in _status(page): toggle_ms.append(ms)
+            count = f"return document.querySelector('.lm-ppo-pending-count').innerText.startsWith('{n + 1} quer')"
+            ms = page.evaluate(TYPE_UNTIL, ['.lm-ppo-pending textarea', 'x' if n == 0 else '\nx', count])
+            if ms >= 0 and 'training' in _status(page): pending_ms.append(ms)
+            n += 1
+        report['toggle_roundtrip_ms'] = [round(x, 1) for x in toggle_ms]
+        report['typed_query_roundtrip_ms'] = [round(x, 1) for x in pending_ms]
+        _shot(page, shots/'interactive-training.png')
 
-            # the update ends: stats and plot; the labels given during it are kept
-            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1', timeout=120_000)
-            report['train_click_to_step_done_s'] = round(time.perf_counter() - t0, 2)
-            expect(status).to_contain_text('idle')
-            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
-            assert page.get_attribute('.lm-ppo-plot', 'src') != png_before
-            if page.locator('.lm-ppo-table').is_hidden(): page.click(past)
-            expect(page.locator('.lm-ppo-table')).to_contain_text('Batch 1')
-            # a second round with the keyboard only: accept every suggestion (the focus moves on by itself), train
-            keys.click(); keys.press_sequentially('a' * (BATCH - 1) + 't', delay=30)
-            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2', timeout=120_000)
-            expect(page.locator('.lm-ppo-card-0')).to_contain_text('x')            # the typed queries came first
-            # the keys box kept the focus across the step: typing goes on without a click
-            assert page.evaluate("document.activeElement.closest('.lm-ppo-keys') !== null")
-            page.keyboard.type('3')
-            expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
-            _shot(page, shots/'interactive.png')
-            # cancel a step: the weights stay, the batch comes back with its labels
-            page.keyboard.type('a' * (BATCH - 1))
-            expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
-            page.click('.lm-ppo-train')
-            expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 3', timeout=60_000)
-            t0 = time.perf_counter()
-            page.click('.lm-ppo-cancel')
-            expect(status).to_contain_text('cancelled', timeout=30_000)
-            report['cancel_s'] = round(time.perf_counter() - t0, 2)
-            expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
-            expect(status).to_contain_text('idle')
-            expect(page.locator('.lm-ppo-train')).to_be_enabled()
-            expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2')
-            # compact: on an ordinary screen the toolbar and the curve are in view with all 16 cards
-            page.set_viewport_size({'width': 1300, 'height': 1000})
-            page.locator('.lm-ppo-ui').evaluate('e => e.scrollIntoView()')
-            assert _in_view(page, '.lm-ppo-train') and _in_view(page, '.lm-ppo-plot'), 'toolbar or curve off screen'
-            page.screenshot(path=str(shots/'interactive-screen.png'))
-        finally:
-            browser.close()
+        # the update ends: stats and plot; the labels given during it are kept
+        expect(page.locator('.lm-ppo-stats')).to_contain_text('step 1', timeout=120_000)
+        report['train_click_to_step_done_s'] = round(time.perf_counter() - t0, 2)
+        expect(status).to_contain_text('idle')
+        expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
+        assert page.get_attribute('.lm-ppo-plot', 'src') != png_before
+        if page.locator('.lm-ppo-table').is_hidden(): page.click(past)
+        expect(page.locator('.lm-ppo-table')).to_contain_text('Batch 1')
+        # a second round with the keyboard only: accept every suggestion (the focus moves on by itself), train
+        keys.click(); keys.press_sequentially('a' * (BATCH - 1) + 't', delay=30)
+        expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2', timeout=120_000)
+        expect(page.locator('.lm-ppo-card-0')).to_contain_text('x')            # the typed queries came first
+        # the keys box kept the focus across the step: typing goes on without a click
+        assert page.evaluate("document.activeElement.closest('.lm-ppo-keys') !== null")
+        page.keyboard.type('3')
+        expect(status).to_contain_text(f'1 of {BATCH} labelled by you')
+        _shot(page, shots/'interactive.png')
+        # cancel a step: the weights stay, the batch comes back with its labels
+        page.keyboard.type('a' * (BATCH - 1))
+        expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
+        page.click('.lm-ppo-train')
+        expect(page.locator('.lm-ppo-progress-text')).to_contain_text('training step 3', timeout=60_000)
+        t0 = time.perf_counter()
+        page.click('.lm-ppo-cancel')
+        expect(status).to_contain_text('cancelled', timeout=30_000)
+        report['cancel_s'] = round(time.perf_counter() - t0, 2)
+        expect(status).to_contain_text(f'{BATCH} of {BATCH} labelled by you')
+        expect(status).to_contain_text('idle')
+        expect(page.locator('.lm-ppo-train')).to_be_enabled()
+        expect(page.locator('.lm-ppo-stats')).to_contain_text('step 2')
+        # compact: on an ordinary screen the toolbar and the curve are in view with all 16 cards
+        page.set_viewport_size({'width': 1300, 'height': 1000})
+        page.locator('.lm-ppo-ui').evaluate('e => e.scrollIntoView()')
+        assert _in_view(page, '.lm-ppo-train') and _in_view(page, '.lm-ppo-plot'), 'toolbar or curve off screen'
+        page.screenshot(path=str(shots/'interactive-screen.png'))
     log = [json.loads(l) for l in (lab['root']/'run'/'labels.jsonl').read_text().splitlines()]
     sub = [r for r in log if r['event'] == 'submit']
     assert len(sub) == 3 * BATCH and [r['reward'] for r in sub[:2]] == [1.0, -0.5]

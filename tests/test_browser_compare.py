@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_util import _missing, launch, open_and_run, running_lab  # noqa: E402
+from browser_util import _missing, chromium_page, lab_with_notebook, open_and_run  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -84,13 +84,8 @@ def _missing_here():
 def lab(tmp_path):
     why = _missing_here()
     if why: pytest.skip(f'browser test skipped: {why}')
-    import nbformat
-    root = tmp_path/'lab'; root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL.strip())])
-    nb.metadata['kernelspec'] = dict(name='python3', display_name='Python 3 (ipykernel)', language='python')
-    nbformat.write(nb, root/'compare.ipynb')
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    with running_lab(root, tmp_path) as lab: yield lab
+    with lab_with_notebook(tmp_path, 'compare.ipynb', CELL) as lab: yield lab
 
 
 # In the page: arm a timer on the next real input event (keydown or pointerdown, capture phase), then poll every frame
@@ -186,91 +181,84 @@ def _evaluate(state, labeller, before, after, n_fresh=24, n_fixed=32):
 
 
 def test_compare_mode_in_the_browser(lab, tmp_path):
-    from playwright.sync_api import sync_playwright, expect, TimeoutError as PageTimeout
+    from playwright.sync_api import expect, TimeoutError as PageTimeout
     from lm_ppo.labels import SimulatedLabeller, read_labels
     from lm_ppo.rewards import VaderReward
     t_start = time.time()
     report = dict(cpu=_cpu())
     labeller = SimulatedLabeller(VaderReward())
     run = lab['root']/'run'
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = browser.new_page(viewport={'width': 1200, 'height': 2400})
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
-            open_and_run(page, lab, 'compare.ipynb')
-            counts = page.locator('.lm-ppo-compare-counts')
-            expect(counts).to_have_text(f'0 of {N_LABELS + N_EXTRA} answered', timeout=180_000)
-            report['page_ready_s'] = round(time.time() - t_start, 1)
-            page.locator('.lm-ppo-compare-query').click()                   # once: the trainer takes the focus
-            expect(page.locator('.lm-ppo-keys-listener')).to_contain_text('keys on')
-            assert page.evaluate("document.activeElement.classList.contains('lm-ppo-ui')")
+    with chromium_page(1200, 2400) as page:
+        open_and_run(page, lab, 'compare.ipynb')
+        counts = page.locator('.lm-ppo-compare-counts')
+        expect(counts).to_have_text(f'0 of {N_LABELS + N_EXTRA} answered', timeout=180_000)
+        report['page_ready_s'] = round(time.time() - t_start, 1)
+        page.locator('.lm-ppo-compare-query').click()                   # once: the trainer takes the focus
+        expect(page.locator('.lm-ppo-keys-listener')).to_contain_text('keys on')
+        assert page.evaluate("document.activeElement.classList.contains('lm-ppo-ui')")
 
-            # 48 comparisons: a key press, every 4th a click
-            ms, answers, t0 = [], [], time.perf_counter()
-            for k in range(N_LABELS):
-                m, a = _answer(page, labeller, k, click=k % 4 == 3)
-                ms.append(m); answers.append(a)
-            report['label_48_s'] = round(time.perf_counter() - t0, 1)
-            report['answer_to_next_ms'] = _stats(ms)
-            report['answer_to_next_all_ms'] = [round(x, 1) for x in ms]
-            report['ties'] = answers.count('tie')
-            summary = page.locator('.lm-ppo-rm-summary')
-            expect(summary).to_contain_text(f'{N_LABELS} labels (')
-            expect(summary).not_to_contain_text('not fitted')
-            page.wait_for_function(f"document.querySelector('.lm-ppo-rm-summary').textContent.includes('{N_LABELS} labels (39 fitted')")
-            text = summary.text_content()
-            report['rm_summary'] = text
-            m = re.search(r'held-out agreement (\d+)%', text)
-            report['page_held_out_agreement'] = int(m.group(1)) / 100 if m else None
+        # 48 comparisons: a key press, every 4th a click
+        ms, answers, t0 = [], [], time.perf_counter()
+        for k in range(N_LABELS):
+            m, a = _answer(page, labeller, k, click=k % 4 == 3)
+            ms.append(m); answers.append(a)
+        report['label_48_s'] = round(time.perf_counter() - t0, 1)
+        report['answer_to_next_ms'] = _stats(ms)
+        report['answer_to_next_all_ms'] = [round(x, 1) for x in ms]
+        report['ties'] = answers.count('tie')
+        summary = page.locator('.lm-ppo-rm-summary')
+        expect(summary).to_contain_text(f'{N_LABELS} labels (')
+        expect(summary).not_to_contain_text('not fitted')
+        page.wait_for_function(f"document.querySelector('.lm-ppo-rm-summary').textContent.includes('{N_LABELS} labels (39 fitted')")
+        text = summary.text_content()
+        report['rm_summary'] = text
+        m = re.search(r'held-out agreement (\d+)%', text)
+        report['page_held_out_agreement'] = int(m.group(1)) / 100 if m else None
 
-            # screenshot: the comparison with the reward-model panel, once its curve has the last refit (the panel sends
-            # the summary first, then the PNG of the curve, which takes tens of ms to draw): wait for the image to change
-            src = page.get_attribute('.lm-ppo-rm-plot', 'src')
-            try: page.wait_for_function("s => document.querySelector('.lm-ppo-rm-plot').getAttribute('src') !== s", arg=src, timeout=5_000)
-            except PageTimeout: report['rm_plot_unchanged'] = True     # it had come with the summary already
-            _compare_shot(page, tmp_path/'compare-mode.png')
+        # screenshot: the comparison with the reward-model panel, once its curve has the last refit (the panel sends
+        # the summary first, then the PNG of the curve, which takes tens of ms to draw): wait for the image to change
+        src = page.get_attribute('.lm-ppo-rm-plot', 'src')
+        try: page.wait_for_function("s => document.querySelector('.lm-ppo-rm-plot').getAttribute('src') !== s", arg=src, timeout=5_000)
+        except PageTimeout: report['rm_plot_unchanged'] = True     # it had come with the summary already
+        _compare_shot(page, tmp_path/'compare-mode.png')
 
-            # save the session (the learner's state, the base policy) from the page
-            save = page.get_by_role('button', name='Save session')
-            save.click()
-            expect(page.locator('.lm-ppo-status')).to_contain_text('Saved to', timeout=120_000)
-            (tmp_path/'session0.json').write_bytes((run/'checkpoint'/'trainer'/'session.json').read_bytes())
-            os.replace(run/'checkpoint', tmp_path/'checkpoint0')
+        # save the session (the learner's state, the base policy) from the page
+        save = page.get_by_role('button', name='Save session')
+        save.click()
+        expect(page.locator('.lm-ppo-status')).to_contain_text('Saved to', timeout=120_000)
+        (tmp_path/'session0.json').write_bytes((run/'checkpoint'/'trainer'/'session.json').read_bytes())
+        os.replace(run/'checkpoint', tmp_path/'checkpoint0')
 
-            # the autopilot from the page: 5 steps, no questions; answer the queued comparisons while it trains
-            rm = page.locator('.lm-ppo-rm')
-            rm.get_by_label('steps').fill(str(AUTOPILOT_STEPS)); rm.get_by_label('steps').press('Tab')
-            rm.get_by_label('ask every').fill('1000'); rm.get_by_label('ask every').press('Tab')
-            t0 = time.perf_counter()
-            auto = page.locator('.lm-ppo-autopilot')
-            expect(auto).to_be_enabled()
-            auto.click()
-            status = page.locator('.lm-ppo-status')
-            progress = page.locator('.lm-ppo-progress-text')
-            expect(status).to_contain_text('Autopilot')
-            page.locator('.lm-ppo-compare-query').click()                   # the focus back on the trainer (it was in a box)
-            during, k = [], N_LABELS
-            for step in range(1, AUTOPILOT_STEPS + 1):      # in each PPO update (after its sampling), answer up to 2
-                page.wait_for_function(
-                    f"document.querySelector('.lm-ppo-progress-text').textContent.includes('training step {step}') || "
-                    f"document.querySelector('.lm-ppo-status').textContent.includes('Autopilot finished')", timeout=300_000)
-                if 'finished' in status.text_content(): break
-                for _ in range(2):
-                    if k == N_LABELS + N_EXTRA: break
-                    m, a = _answer(page, labeller, k, click=False)
-                    during.append(m); k += 1
-                    report.setdefault('during_progress', []).append(progress.text_content()[:70])
-            report['during_autopilot_ms'] = _stats(during) if during else None
-            report['during_autopilot_all_ms'] = [round(x, 1) for x in during]
-            expect(status).to_contain_text(f'Autopilot finished after {AUTOPILOT_STEPS}', timeout=600_000)
-            report['autopilot_5_steps_s'] = round(time.perf_counter() - t0, 1)
-            save.click()
-            expect(status).to_contain_text(f'Saved to', timeout=120_000)
-            expect(status).to_contain_text(f'at step {AUTOPILOT_STEPS}')
-        finally:
-            browser.close()
+        # the autopilot from the page: 5 steps, no questions; answer the queued comparisons while it trains
+        rm = page.locator('.lm-ppo-rm')
+        rm.get_by_label('steps').fill(str(AUTOPILOT_STEPS)); rm.get_by_label('steps').press('Tab')
+        rm.get_by_label('ask every').fill('1000'); rm.get_by_label('ask every').press('Tab')
+        t0 = time.perf_counter()
+        auto = page.locator('.lm-ppo-autopilot')
+        expect(auto).to_be_enabled()
+        auto.click()
+        status = page.locator('.lm-ppo-status')
+        progress = page.locator('.lm-ppo-progress-text')
+        expect(status).to_contain_text('Autopilot')
+        page.locator('.lm-ppo-compare-query').click()                   # the focus back on the trainer (it was in a box)
+        during, k = [], N_LABELS
+        for step in range(1, AUTOPILOT_STEPS + 1):      # in each PPO update (after its sampling), answer up to 2
+            page.wait_for_function(
+                f"document.querySelector('.lm-ppo-progress-text').textContent.includes('training step {step}') || "
+                f"document.querySelector('.lm-ppo-status').textContent.includes('Autopilot finished')", timeout=300_000)
+            if 'finished' in status.text_content(): break
+            for _ in range(2):
+                if k == N_LABELS + N_EXTRA: break
+                m, a = _answer(page, labeller, k, click=False)
+                during.append(m); k += 1
+                report.setdefault('during_progress', []).append(progress.text_content()[:70])
+        report['during_autopilot_ms'] = _stats(during) if during else None
+        report['during_autopilot_all_ms'] = [round(x, 1) for x in during]
+        expect(status).to_contain_text(f'Autopilot finished after {AUTOPILOT_STEPS}', timeout=600_000)
+        report['autopilot_5_steps_s'] = round(time.perf_counter() - t0, 1)
+        save.click()
+        expect(status).to_contain_text('Saved to', timeout=120_000)
+        expect(status).to_contain_text(f'at step {AUTOPILOT_STEPS}')
     report['browser_part_s'] = round(time.time() - t_start, 1)
 
     # the label log holds the 48 + the answers given during the autopilot

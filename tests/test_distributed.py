@@ -2,7 +2,6 @@
 import json, os, shutil, socket, subprocess, sys
 from pathlib import Path
 import pytest
-import torch
 from safetensors.torch import load_file
 
 HERE = Path(__file__).resolve().parent

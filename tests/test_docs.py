@@ -9,7 +9,7 @@ Runs with `pytest -m browser tests/test_docs.py`; needs `playwright` (pip) and C
 import contextlib, http.server, importlib.util, os, re, shutil, subprocess, sys, threading, urllib.request
 from functools import partial
 from pathlib import Path
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag
 
 import pytest
 

@@ -1,9 +1,8 @@
 """The main job's Hub path, offline: the Hugging Face cache holds tiny stand-ins under the real names
 (`lvwerra/gpt2-imdb`, `lvwerra/distilbert-imdb`, dataset `imdb`; see `hub_home` in conftest.py), so the code that picks
 and loads the Hub's components runs without a network, in a process whose `HF_HOME` points at that cache."""
-import http.server, json, os, subprocess, sys, textwrap, threading
+import http.server, json, subprocess, sys, textwrap, threading
 import pandas as pd
-import pytest
 from conftest import hub_env
 
 
