@@ -4,7 +4,7 @@
 
 # %% ../nbs/05e-app.ipynb #817c4bf3
 from __future__ import annotations
-import argparse, json, os, subprocess, sys
+import argparse, json, subprocess, sys
 from pathlib import Path
 
 # %% auto #0

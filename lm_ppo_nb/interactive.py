@@ -7,12 +7,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from fastcore.basics import patch
-from lm_ppo.session import LabelSession, Item, SCALES, scale_range, check_reward, cards_text
+from lm_ppo.session import LabelSession
 from lm_ppo.compare import LearningSession
 from lm_ppo.compare_view import ComparePanel, RewardModelPanel, KeyListener, _CSS as _COMPARE_CSS
-from lm_ppo.labels import read_log
-from lm_ppo.cards_view import scale_buttons, scale_keys, KeysBox, Card, _CSS, _esc
-try: import ipywidgets as widgets, traitlets
+from lm_ppo.cards_view import scale_keys, KeysBox, Card, _CSS, _esc
+try: import ipywidgets as widgets
 except ImportError: widgets = None
 
 # %% auto #0

@@ -4,19 +4,19 @@
 
 # %% ../nbs/02-ppo.ipynb #3d760eb9
 from __future__ import annotations
-import contextlib, copy, json, math, os, shutil, time, warnings
+import contextlib, copy, json, math, os, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from torch import nn
 from fastcore.basics import patch
 from safetensors.torch import save_file, load_file
-from lm_ppo.core import (as_list, pad_query_response, logprobs_from_logits, masked_mean,
-                         masked_var, whiten, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
+from lm_ppo.core import (pad_query_response, logprobs_from_logits, masked_mean,
+                         masked_var, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 from lm_ppo.precision import MixedPrecision, PRECISIONS, make_adam, reuse_freed_memory
 from lm_ppo.checkpoint import atomic_folder_write, recover, write_files, read_model_weights
 from lm_ppo.distributed import Dist, whiten_global
+from lm_ppo.checks import _lm, check_models, check_inputs
 
 # %% auto #0
 __all__ = ['DEFAULT_CONFIG', 'AdaptiveKLController', 'FixedKLController', 'kl_penalised_rewards', 'ppo_loss', 'PPOBatch',
@@ -141,36 +141,11 @@ class Rollout:
     def __getitem__(self, rows): return Rollout(self.logprobs[rows], self.values[rows], self.advantages[rows], self.returns[rows])
 
 # %% ../nbs/02-ppo.ipynb #9c2ef7a7
-def _lm(model): return getattr(model, 'pretrained_model', model)
-
-def _check_models(model, ref_model, optimizer):
-    "Check the policy, the reference and the optimizer before the trainer changes anything."
-    if not isinstance(model, nn.Module) or not isinstance(getattr(model, 'v_head', None), nn.Module):
-        raise TypeError(f"`model`: expected a causal LM with a value head (lm_ppo.models.AutoModelForCausalLMWithValueHead), "
-                        f"got {type(model).__name__}; wrap a transformers model with AutoModelForCausalLMWithValueHead(model)")
-    params = list(model.parameters())
-    if not any(p.requires_grad for p in params): raise ValueError("`model`: expected trainable parameters, got none (all have requires_grad=False)")
-    if ref_model is not None:
-        if ref_model is model: raise ValueError("`ref_model`: expected a separate frozen model, got the policy itself; pass ref_model=None for a frozen copy")
-        if not isinstance(ref_model, nn.Module): raise TypeError(f"`ref_model`: expected a model (or None), got {type(ref_model).__name__}")
-        shared = {id(p) for p in params} & {id(p) for p in ref_model.parameters()}
-        if shared: raise ValueError(f"`ref_model`: shares {len(shared)} parameter tensor(s) with the policy; pass a separate copy or None")
-        v, rv = _lm(model).get_output_embeddings(), _lm(ref_model).get_output_embeddings() if hasattr(_lm(ref_model), 'get_output_embeddings') else None
-        if v is not None and rv is not None and v.weight.shape[0] != rv.weight.shape[0]:
-            raise ValueError(f"`ref_model`: expected the policy's vocabulary of {v.weight.shape[0]} tokens, got {rv.weight.shape[0]}")
-        d, rd = params[0].device, next(ref_model.parameters()).device
-        if d != rd: raise ValueError(f"`ref_model`: expected it on the policy's device {d}, got {rd}")
-    if optimizer is not None:
-        if not isinstance(optimizer, torch.optim.Optimizer): raise TypeError(f"`optimizer`: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        ours = {id(p) for p in params}
-        if any(id(p) not in ours for g in optimizer.param_groups for p in g['params']):
-            raise ValueError("`optimizer`: expected an optimizer over the policy's parameters, got one over other tensors")
-
 class PPOTrainer:
     "PPO for a causal LM with a value head: `step(queries, responses, scores)` -> stats."
     def __init__(self, model, ref_model=None, tokenizer=None, optimizer=None, **config):
         self.config = _check_config(config)
-        _check_models(model, ref_model, optimizer)
+        check_models(model, ref_model, optimizer)
         self.model, self.tokenizer = model, tokenizer
         self.dist = Dist()                                              # one process, or the group of `accelerate launch`
         for m in (model, ref_model):                                    # every process starts from rank 0's weights
@@ -217,77 +192,10 @@ def _identity(ref_model, model):
     return dict(kind='model', name_or_path=str(getattr(_lm(ref_model).config, '_name_or_path', '')), fingerprint=fp)
 
 # %% ../nbs/02-ppo.ipynb #f11905a7
-def _plain(x, where):
-    "Refuse tensors torch's ordinary ops can't read: sparse, nested, meta-device, quantized."
-    if x.is_nested or x.layout != torch.strided or x.is_meta or x.is_quantized:
-        kind = 'nested' if x.is_nested else 'meta-device' if x.is_meta else 'quantized' if x.is_quantized else str(x.layout)
-        raise TypeError(f"`{where}`: expected an ordinary (dense) tensor, got a {kind} tensor")
-
-def _token_list(xs, name):
-    "`as_list` for token ids, refusing float, bool and complex tensors instead of casting them."
-    items = [xs] if isinstance(xs, (torch.Tensor, np.ndarray)) else (xs if isinstance(xs, (list, tuple)) else [])
-    for i, x in enumerate(items):
-        where = name if x is xs else f'{name}[{i}]'
-        if isinstance(x, torch.Tensor): _plain(x, where)
-        if isinstance(x, torch.Tensor) and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-            raise TypeError(f"`{where}`: expected integer token ids, got a tensor of dtype {x.dtype}")
-        if isinstance(x, np.ndarray) and x.dtype.kind not in 'iu':
-            raise TypeError(f"`{where}`: expected integer token ids, got a numpy array of dtype {x.dtype}")
-    return as_list(xs, name)
-
-def _real(x, where):
-    "A float64 tensor from a number, a 0-d/1-d tensor or a numpy value; a TypeError/ValueError naming `where` otherwise."
-    if isinstance(x, torch.Tensor):
-        _plain(x, where)
-        if x.requires_grad: raise ValueError(f"`{where}`: expected plain numbers, got a tensor that carries an autograd graph; detach it")
-        if x.dtype == torch.bool or x.is_complex(): raise TypeError(f"`{where}`: expected real numbers, got dtype {x.dtype}")
-        return x.detach().cpu().to(torch.float64)
-    if isinstance(x, (np.ndarray, np.generic)):
-        if isinstance(x, np.ma.MaskedArray) and np.ma.getmaskarray(x).any():
-            raise ValueError(f"`{where}`: expected numbers, got a numpy masked array with masked entries")
-        a = np.asarray(np.ma.getdata(x))
-        if a.dtype.kind not in 'iuf': raise TypeError(f"`{where}`: expected real numbers, got numpy dtype {a.dtype}")
-        return torch.from_numpy(a.astype(np.float64))
-    if isinstance(x, bool) or not isinstance(x, (int, float)): raise TypeError(f"`{where}`: expected a number, got {type(x).__name__}")
-    try: return torch.tensor(float(x), dtype=torch.float64)
-    except OverflowError: raise ValueError(f"`{where}`: expected a finite number, got an int too large for a float") from None
-
-def _scores(scores, n):
-    "Scores as a float32 `[n]` tensor, checked."
-    if isinstance(scores, (list, tuple)):
-        vals = [_real(s, f'scores[{i}]') for i, s in enumerate(scores)]
-        for i, v in enumerate(vals):
-            if v.numel() != 1: raise ValueError(f"`scores[{i}]`: expected one scalar per sample, got a non-scalar entry of shape {tuple(v.shape)}")
-        scores = torch.stack([v.reshape(()) for v in vals]) if vals else torch.zeros(0, dtype=torch.float64)
-    elif isinstance(scores, (torch.Tensor, np.ndarray)): scores = _real(scores, 'scores')
-    else: raise TypeError(f"`scores`: expected a [batch] tensor or a list of numbers, got {type(scores).__name__}")
-    if scores.dim() == 2 and scores.shape[1] == 1: scores = scores[:, 0]
-    if scores.shape != (n,): raise ValueError(f"`scores`: expected shape ({n},) (one scalar per sample), got {tuple(scores.shape)}")
-    scores = scores.to(torch.float32)                                  # beyond float32's range -> inf -> refused below
-    bad = (~torch.isfinite(scores)).nonzero()
-    if len(bad): raise ValueError(f"`scores`: expected finite numbers (within float32's range), got {scores[bad[0, 0]].item()} at index {bad[0, 0].item()}")
-    return scores
-
 @patch
 def _check_inputs(self: PPOTrainer, queries, responses, scores):
-    "Checked inputs on the model's device: lists of 1-D token tensors and a `[batch]` float32 score tensor."
-    queries, responses = _token_list(queries, 'queries'), _token_list(responses, 'responses')
-    if len(queries) == 0: raise ValueError("`queries`: expected at least one query, got none")
-    if len(responses) != len(queries):
-        raise ValueError(f"`responses`: expected {len(queries)} responses (one per query), got {len(responses)}")
-    scores = _scores(scores, len(queries))
-    for name, seqs in (('queries', queries), ('responses', responses)):
-        for i, s in enumerate(seqs):
-            if len(s) == 0: raise ValueError(f"`{name}[{i}]`: expected at least one token, got an empty sequence")
-            if s.min() < 0 or s.max() >= self.vocab_size:
-                raise ValueError(f"`{name}[{i}]`: expected token ids in [0, {self.vocab_size}), got {s.min().item()}..{s.max().item()}")
-    if self.max_len:
-        for i, (q, r) in enumerate(zip(queries, responses)):
-            if len(q) + len(r) > self.max_len:
-                raise ValueError(f"`queries[{i}]` + `responses[{i}]`: expected at most the model's {self.max_len} positions, "
-                                 f"got {len(q)} + {len(r)} = {len(q) + len(r)} tokens")
-    d = self.device
-    return [q.to(d) for q in queries], [r.to(d) for r in responses], scores.to(d)
+    "`lm_ppo.checks.check_inputs` against this trainer's vocabulary, positions and device."
+    return check_inputs(queries, responses, scores, self.vocab_size, self.max_len, self.device)
 
 # %% ../nbs/02-ppo.ipynb #1def27f2
 @patch

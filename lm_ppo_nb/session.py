@@ -5,7 +5,6 @@
 # %% ../nbs/05-session.ipynb #0cb48fd7
 from __future__ import annotations
 import inspect, json, math, shutil, threading, time, traceback, uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -17,7 +16,7 @@ from lm_ppo.labels import append_log, read_log
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
 from lm_ppo.checkpoint import recover
-from lm_ppo.cards import Item, PERSON_SOURCES, SCALES, scale_range, check_reward, cards_text, cards_from_rows, apply_edits
+from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text, cards_from_rows, apply_edits
 
 # %% auto #0
 __all__ = ['MODES', 'LabelSession']
@@ -305,7 +304,7 @@ def _train_step(self: LabelSession, snap):
             if type(e).__name__ != 'StepCancelled': raise
             self._restore(snap, 'cancel', 'Step cancelled: the weights are as they were; the batch is back with its labels.')
             return None
-        took = self._end('train')
+        self._end('train')
         entry = dict(batch=snap['batch'], n=len(snap['scores']), time=_now(),
                      **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0), **snap.get('extra', {}))
         self._log([dict(event='step', submit=snap['submit'], **entry)], durable=True)
