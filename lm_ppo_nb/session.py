@@ -51,10 +51,8 @@ class LabelSession(Worker):
         self.training = None              # while a PPO step runs: {'batch', 'step', 'n'}
         self._in_flight = None            # the snapshot being trained on
         self._t0 = time.time()            # for the history's total_seconds
-        self.n_submits, self.auto_total, self.auto_done = 0, 0, 0
+        self.n_submits = 0
         self._undo = []
-        self._stop, self._running = threading.Event(), threading.Event()
-        self._running.set()
         self.can_cancel = 'cancel' in inspect.signature(trainer.step).parameters
 
     def __repr__(self):
@@ -375,31 +373,6 @@ def run_auto(self: LabelSession, n_steps, paused=False):
     return self._start_run(n_steps, paused, 'Automatic run', self._auto_loop)
 
 @patch
-def _start_run(self: LabelSession, n_steps, paused, name, loop, *args):
-    "Run `loop(n_steps, *args)` on the worker as a run of steps that `pause`, `resume` and `stop` control; the thread."
-    if not isinstance(n_steps, int) or n_steps < 1: raise ValueError(f"`n_steps` should be an int >= 1, got {n_steps!r}")
-    def prepare():
-        self._stop.clear()
-        (self._running.clear if paused else self._running.set)()
-        self.auto_total, self.auto_done = n_steps, 0
-        return n_steps
-    def run(n):
-        try: loop(n, *args)
-        finally:
-            self.message = f"{name} {'stopped' if self._stop.is_set() else 'finished'} after {self.auto_done} step(s)."
-            with self._lock: self.auto_total = 0
-    return self._start('training', f'{name}: 0 of {n_steps} steps…', run, prepare=prepare)
-
-@patch
-def _wait_running(self: LabelSession, message):
-    "The pause point between a run's steps: shows `message` and waits while paused; False when the run is stopped."
-    if not self._running.is_set():
-        self._set_phase('paused', message)
-        while not self._running.wait(0.1):
-            if self._stop.is_set(): break
-    return not self._stop.is_set()
-
-@patch
 def _auto_loop(self: LabelSession, n_steps):
     "The worker's automatic run."
     lo, hi = self.range
@@ -418,21 +391,6 @@ def _auto_loop(self: LabelSession, n_steps):
         with self._lock: self.auto_done, self.batch = k + 1, []
         self._set_phase('generating', f'Automatic: {k + 1} of {n_steps} steps done, generating…')
         self._generate()
-
-@patch
-def pause(self: LabelSession):
-    "Pause an automatic run before its next step."
-    self._running.clear()
-
-@patch
-def resume(self: LabelSession):
-    "Resume a paused automatic run."
-    self._running.set()
-
-@patch
-def stop(self: LabelSession):
-    "Stop an automatic run before its next step (the running step finishes)."
-    self._stop.set(); self._running.set()
 
 @patch
 def table(self: LabelSession):
@@ -482,12 +440,8 @@ def _save(self: LabelSession, folder):
 def save(self: LabelSession, folder=None, wait=True):
     "Save trainer and session to `folder` (default: `<session folder>/checkpoint`); returns the folder (the worker thread with `wait=False`). Not while work runs."
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
-    t = self._start('saving', f'Saving to {folder}…', self._save, folder)
-    if t is None: raise RuntimeError("Can't save while work runs; wait for it to finish")
-    if not wait: return t
-    t.join()
-    if self.error: raise RuntimeError(f"Saving failed: {self.error.strip().splitlines()[-1]}")
-    return folder
+    t = self._run_now('saving', f'Saving to {folder}…', self._save, folder, wait=wait, what='save')
+    return folder if wait else t
 
 @patch
 def _replay(self: LabelSession, state):
@@ -540,9 +494,5 @@ def load(self: LabelSession, folder=None, wait=True):
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
     if not (recover(folder/'trainer', 'trainer_state.json')/'session.json').exists():   # a save killed mid-way: put it back
         raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
-    t = self._start('loading', f'Loading {folder}…', self._load, folder)
-    if t is None: raise RuntimeError("Can't load while work runs; wait for it to finish")
-    if not wait: return t
-    t.join()
-    if self.error: raise RuntimeError(f"Loading failed: {self.error.strip().splitlines()[-1]}")
-    return self
+    t = self._run_now('loading', f'Loading {folder}…', self._load, folder, wait=wait, what='load')
+    return self if wait else t

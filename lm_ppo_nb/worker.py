@@ -52,6 +52,9 @@ class Worker(Listeners):
         self.ignored = 0                  # requests refused because the worker was busy
         super().__init__()
         self._lock, self._thread, self._cancel = threading.RLock(), None, threading.Event()
+        self._stop, self._running = threading.Event(), threading.Event()   # a run of steps: stop, not paused
+        self._running.set()
+        self.auto_total, self.auto_done = 0, 0   # steps of the run in progress (0: none), steps done
         close_at_exit(self)
 
 @patch
@@ -179,3 +182,54 @@ def fraction(self: Worker):
     if p['total']: return p['done'] / p['total']
     if p['estimate']: return min((time.time() - p['start']) / p['estimate'], 0.99)
     return None
+
+# %% ../nbs/05-worker.ipynb #5f769300
+@patch
+def _run_now(self: Worker, phase, message, target, *args, wait=True, what='do that'):
+    "Start `target(*args)`; with `wait`, wait for it and raise a RuntimeError if it was refused or failed. The thread."
+    t = self._start(phase, message, target, *args)
+    if t is None: raise RuntimeError(f"Can't {what} while work runs; wait for it to finish")
+    if not wait: return t
+    t.join()
+    if self.error: raise RuntimeError(f"{what.capitalize()} failed: {self.error.strip().splitlines()[-1]}")
+    return t
+
+@patch
+def _start_run(self: Worker, n_steps, paused, name, loop, *args):
+    "Run `loop(n_steps, *args)` on the worker as a run of steps that `pause`, `resume` and `stop` control; the thread."
+    if not isinstance(n_steps, int) or n_steps < 1: raise ValueError(f"`n_steps` should be an int >= 1, got {n_steps!r}")
+    def prepare():
+        self._stop.clear()
+        (self._running.clear if paused else self._running.set)()
+        self.auto_total, self.auto_done = n_steps, 0
+        return n_steps
+    def run(n):
+        try: loop(n, *args)
+        finally:
+            self.message = f"{name} {'stopped' if self._stop.is_set() else 'finished'} after {self.auto_done} step(s)."
+            with self._lock: self.auto_total = 0
+    return self._start('training', f'{name}: 0 of {n_steps} steps…', run, prepare=prepare)
+
+@patch
+def _wait_running(self: Worker, message):
+    "The pause point between a run's steps: shows `message` and waits while paused; False when the run is stopped."
+    if not self._running.is_set():
+        self._set_phase('paused', message)
+        while not self._running.wait(0.1):
+            if self._stop.is_set(): break
+    return not self._stop.is_set()
+
+@patch
+def pause(self: Worker):
+    "Pause the run in progress before its next step."
+    self._running.clear()
+
+@patch
+def resume(self: Worker):
+    "Resume a paused run."
+    self._running.set()
+
+@patch
+def stop(self: Worker):
+    "Stop the run in progress before its next step (the running step finishes)."
+    self._stop.set(); self._running.set()
