@@ -146,15 +146,20 @@ def _draw(self: LabelSession, n):
     return [self._encode(q) for q in queries]
 
 @patch
+def _sample(self: LabelSession, ids, what):
+    "The policy's responses to the query tensors `ids` (on the CPU, progress shown as `what`), and the texts of queries and responses."
+    self._begin('generate', len(ids), what=what)
+    responses = [r.cpu() for r in generate(self.trainer.compute_model, ids, self.tokenizer, **self.gen_kwargs)]
+    self._end('generate')
+    dec = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)
+    return responses, [dec(q) for q in ids], [dec(r) for r in responses]
+
+@patch
 def _generate(self: LabelSession):
     "Draw queries (typed ones first), generate responses, score suggestions and publish the new batch."
     ids = self._draw(self.batch_size)
     policy_step = self.trainer.n_steps
-    self._begin('generate', len(ids), what=f'generating {len(ids)} responses')
-    responses = [r.cpu() for r in generate(self.trainer.compute_model, ids, self.tokenizer, **self.gen_kwargs)]
-    self._end('generate')
-    dec = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)
-    q_txt, r_txt = [dec(q) for q in ids], [dec(r) for r in responses]
+    responses, q_txt, r_txt = self._sample(ids, f'generating {len(ids)} responses')
     score_error = None
     try: suggestions = self._score(q_txt, r_txt)
     except Exception: suggestions, score_error = [None] * len(ids), traceback.format_exc()

@@ -211,13 +211,17 @@ def _start_run(self: Worker, n_steps, paused, name, loop, *args):
     return self._start('training', f'{name}: 0 of {n_steps} steps…', run, prepare=prepare)
 
 @patch
+def _wait_for(self: Worker, event):
+    "Wait until `event` is set or the run is stopped; False when stopped."
+    while not event.wait(0.1):
+        if self._stop.is_set(): break
+    return not self._stop.is_set()
+
+@patch
 def _wait_running(self: Worker, message):
     "The pause point between a run's steps: shows `message` and waits while paused; False when the run is stopped."
-    if not self._running.is_set():
-        self._set_phase('paused', message)
-        while not self._running.wait(0.1):
-            if self._stop.is_set(): break
-    return not self._stop.is_set()
+    if not self._running.is_set(): self._set_phase('paused', message)
+    return self._wait_for(self._running)
 
 @patch
 def pause(self: Worker):
