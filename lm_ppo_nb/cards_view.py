@@ -54,8 +54,9 @@ if widgets is not None:
         # the box after newer keystrokes and overwrite them, and the next keystroke then looks like no change at all.
         value = traitlets.Unicode('').tag(sync=True, echo_update=False)
 
-def _esc(s):
-    return str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace('\n', '⏎')
+def _esc(s, newline='⏎'):
+    "`s` as HTML text, newlines shown as `newline`."
+    return str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace('\n', newline)
 
 def _fmt(x): return '' if x is None else f'{x:+.2f}'
 

@@ -398,7 +398,7 @@ def _sync_style(self: InteractiveTrainer):
         self.compare.sync(); self.rm_panel.sync()
     self.cards_box.layout.display = self.rate_tools.layout.display = 'none' if compare else 'flex'
     if self.key_listener is not None:
-        self.key_listener.legend = (f'1–{self.compare.n} best · 0 tie · s skip · g go on' if compare else
+        self.key_listener.legend = (self.compare.legend if compare else
                                     self.keys.placeholder.replace('keys: ', ''))
 
 @patch
@@ -424,7 +424,7 @@ def _key(self: InteractiveTrainer, ch):
     with self._ui_lock:                       # handlers may run on more than one thread
         if self.learning and self.session.style == 'compare':
             if not self.compare.key(ch) and len(ch) == 1 and not ch.isspace():
-                self._set_note(f'“{_esc(ch)}” is not a key here: 1–{self.compare.n} best · 0 tie · s skip · g go on', error=True)
+                self._set_note(f'“{_esc(ch)}” is not a key here: {self.compare.legend}', error=True)
             return
         ch = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}.get(ch, ch if len(ch) == 1 else ' ')
         b = self.session.batch

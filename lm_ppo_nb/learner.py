@@ -63,28 +63,28 @@ def _emit(self: RewardLearner, event):
     "Tell the listeners (`subscribe(fn)`: `fn(event)`) of a refit ('refit') or a failed one ('error'); on the learner's thread."
     self._tell(event)
 
-# %% ../nbs/05b-learner.ipynb #ccbda01b
+# %% ../nbs/05b-learner.ipynb #cd023c76
 @patch
 def _features(self: RewardLearner, queries, responses, cache=False):
     with self._feature_lock: return self.rm.features(list(queries), list(responses), cache=cache)   # [n, H]
 
 def _raw(X, head): w, b = head[:2]; return X @ w + b                        # [n]
 
+def _normalised(X, head): return (_raw(X, head) - head[2]) / head[3]        # [n]
+
 @patch
 def scores(self: RewardLearner, queries, responses, head=None):
     "Normalised learned rewards [n] of the pairs (zeros before the first fit)."
     head = head or self.head
     if head is None: return torch.zeros(len(queries))
-    X = self._features(queries, responses)
-    return ((_raw(X, head) - head[2]) / head[3]).float()
+    return _normalised(self._features(queries, responses), head).float()
 
-@patch
 @patch
 def __call__(self: RewardLearner, queries, responses):
     "The reward-function interface: `scores` of the pairs."
     return self.scores(queries, responses)
 
-# %% ../nbs/05b-learner.ipynb #0e7de5b4
+# %% ../nbs/05b-learner.ipynb #b3157cd7
 def _agree(scores, label: Label):
     "Share of the label's strict preferences the scores [N] order right; None for a rating or an all-way tie."
     if label.kind != 'choice': return None
@@ -114,7 +114,7 @@ def _refit_once(self: RewardLearner):
     new = (w, b, float(raw.mean()), max(float(raw.std()), 1e-6) if len(raw) > 1 else 1.0)
     row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid), train_agreement=agreement(raw, ex.preferences()))
     if valid:
-        vex = to_examples(valid, pairs_from_ratings=True)
+        vex = to_examples(valid)
         row['valid_agreement'] = agreement(_raw(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True), new), vex.preferences())
     else: row['valid_agreement'] = math.nan
     with self._lock:
@@ -208,19 +208,20 @@ def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6)
     if a < min_agreement: return False, f"held-out agreement is {a:.0%}, below the {min_agreement:.0%} needed"
     return True, f"held-out agreement {a:.0%} on {m['n_valid']} held-out labels"
 
-# %% ../nbs/05b-learner.ipynb #ec9b53a2
+# %% ../nbs/05b-learner.ipynb #41bdd147
 @patch
 def least_sure(self: RewardLearner, queries, groups, k: int):
     "Indices of the `k` comparisons (query i, responses `groups[i]`) to ask about: the latest two fits disagree first, then smallest margin."
     if len(queries) != len(groups): raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
     if self.head is None: return list(range(min(k, len(queries))))
-    keys = []
-    for i, (q, rs) in enumerate(zip(queries, groups)):
-        X = self._features([q] * len(rs), rs)
-        now = (_raw(X, self.head) - self.head[2]) / self.head[3]              # [N]
+    X = self._features([q for q, rs in zip(queries, groups) for _ in rs], [r for rs in groups for r in rs])   # one batch: [sum N, H]
+    keys, start = [], 0
+    for i, rs in enumerate(groups):
+        Xi = X[start:start + len(rs)]; start += len(rs)                    # [N, H]
+        now = _normalised(Xi, self.head)                                    # [N]
         top = now.topk(min(2, len(rs))).values
         margin = float(top[0] - top[-1])
-        disagree = self.previous is not None and int(_raw(X, self.previous).argmax()) != int(now.argmax())
+        disagree = self.previous is not None and int(_raw(Xi, self.previous).argmax()) != int(now.argmax())
         keys.append((not disagree, margin, i))
     return [i for *_, i in sorted(keys)[:k]]
 
