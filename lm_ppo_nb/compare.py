@@ -56,7 +56,7 @@ class Comparison:
                       'response_ids': [torch.tensor(r, dtype=torch.long) for r in d['response_ids']]})
 
 # %% ../nbs/05c-compare.ipynb #7a07a643
-LIVE_REWARD_MODEL = dict(pool='mean', layer=16)     # the fast-mode reading for SmolLM2 (see lm_ppo.reward_model)
+LIVE_REWARD_MODEL = dict(pool='mean', layer=[2, 12])     # the fast-mode reading for SmolLM2 (see nbs/07-learning-from-comparisons.ipynb)
 
 def _default_learner(trainer, log_path, reward_model):
     "A RewardLearner on `reward_model` (a RewardModel or a path), or on the policy's base model."
@@ -66,7 +66,7 @@ def _default_learner(trainer, log_path, reward_model):
         if not path: raise ValueError("LearningSession needs a reward model: pass `reward_model` (a RewardModel, a RewardLearner or a path)")
         cfg = getattr(trainer.model, 'config', None)
         layers = getattr(cfg, 'num_hidden_layers', None) or getattr(cfg, 'n_layer', 0)
-        kw = dict(LIVE_REWARD_MODEL, layer=min(LIVE_REWARD_MODEL['layer'], layers))
+        kw = dict(LIVE_REWARD_MODEL, layer=sorted({min(l, layers) for l in LIVE_REWARD_MODEL['layer']}))   # a smaller model: its last layers
         reward_model = RewardModel.from_backbone(path, **kw)
     return RewardLearner(reward_model, log_path=log_path)
 

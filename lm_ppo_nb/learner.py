@@ -236,13 +236,15 @@ def state(self: RewardLearner) -> dict:
 
 @patch
 def load_state(self: RewardLearner, state: dict):
-    "Restore what `state()` returned (no refit, no logging), once the refits requested before have ended."
+    "Restore what `state()` returned (no logging), once the refits requested before have ended; a head saved for another reading of the backbone is fitted again."
     self.wait()
-    unpack = lambda d: None if d is None else (torch.tensor(d['w'], dtype=torch.float32), float(d['b']), float(d['mean']), float(d['std']))
+    H = self.rm.head.in_features
+    unpack = lambda d: None if d is None or len(d['w']) != H else (torch.tensor(d['w'], dtype=torch.float32), float(d['b']), float(d['mean']), float(d['std']))
     with self._lock:
         self.labels = [Label.from_row(r) for r in state['labels']]
         self.held, self.curve = list(state['held']), list(state['curve'])
         self.predicted = [None if p is None else float(p) for p in state['predicted']]
         self.head, self.previous = unpack(state['head']), unpack(state.get('previous'))
         self.l2, self.holdout_every = state.get('l2', self.l2), state.get('holdout_every', self.holdout_every)
+    if self.head is None and state['head'] is not None: self.request_refit()    # e.g. saved when the default reading was another
     return self
