@@ -94,10 +94,12 @@ class RewardModel:
         self.dtype, self.cache, self._copy, self.metrics = dtype, {}, None, {}
 
     @classmethod
-    def from_backbone(cls, name_or_path, **kwargs):
-        "A new reward model on the causal LM `name_or_path` (its head freshly initialised, its normalisation the identity)."
+    def from_backbone(cls, name_or_path, cut=True, **kwargs):
+        "A new reward model on the causal LM `name_or_path` (its head freshly initialised, its normalisation the identity); with `cut`, without the blocks after the deepest layer read."
         with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(name_or_path), num_labels=1)
-        return cls(model, AutoTokenizer.from_pretrained(str(name_or_path)), **kwargs)
+        self = cls(model, AutoTokenizer.from_pretrained(str(name_or_path)), **kwargs)
+        if cut: self.cut()
+        return self
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):
@@ -163,6 +165,22 @@ class RewardModel:
     def __repr__(self):
         return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, mean={self.mean:.4g}, std={self.std:.4g}, "
                 f"dtype={str(self.dtype).replace('torch.', '')})")
+
+# %% ../nbs/03f-reward-model.ipynb #3342fdd5
+@patch
+def cut(self: RewardModel) -> int:
+    "Drop the blocks after the deepest layer the head reads (they cannot change its features); the number of blocks kept."
+    cfg = self.model.config
+    n = cfg.num_hidden_layers
+    if -1 in self.layers or max(self.layers) + 1 >= n: return n          # the last layer is read: it is normed, keep all
+    k = max(self.layers) + 1                                             # hidden layer l is block l's output (0: embeddings)
+    blocks = [m for m in self.backbone.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
+    if len(blocks) != 1: return n                                        # no one list of n blocks found: keep them all
+    del blocks[0][k:]
+    cfg.num_hidden_layers = k
+    if isinstance(getattr(cfg, 'layer_types', None), list): cfg.layer_types = cfg.layer_types[:k]
+    self.changed()
+    return k
 
 # %% ../nbs/03f-reward-model.ipynb #4b8c94da
 @patch
