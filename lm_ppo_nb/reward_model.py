@@ -166,7 +166,7 @@ class RewardModel:
         return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, mean={self.mean:.4g}, std={self.std:.4g}, "
                 f"dtype={str(self.dtype).replace('torch.', '')})")
 
-# %% ../nbs/03f-reward-model.ipynb #3342fdd5
+# %% ../nbs/03f-reward-model.ipynb #e53fabd7
 @patch
 def cut(self: RewardModel) -> int:
     "Drop the blocks after the deepest layer the head reads (they cannot change its features); the number of blocks kept."
