@@ -172,8 +172,8 @@ def cut(self: RewardModel) -> int:
     "Drop the blocks after the deepest layer the head reads (they cannot change its features); the number of blocks kept."
     cfg = self.model.config
     n = cfg.num_hidden_layers
-    if -1 in self.layers or max(self.layers) + 1 >= n: return n          # the last layer is read: it is normed, keep all
     k = max(self.layers) + 1                                             # hidden layer l is block l's output (0: embeddings)
+    if -1 in self.layers or k >= n: return n                             # the last layer is read: it is normed, keep all
     blocks = [m for m in self.backbone.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
     if len(blocks) != 1: return n                                        # no one list of n blocks found: keep them all
     del blocks[0][k:]
