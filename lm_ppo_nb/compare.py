@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 from fastcore.basics import patch
 from lm_ppo.cards import PERSON_SOURCES
-from lm_ppo.labels import Label, read_labels
+from lm_ppo.labels import Label, read_labels, log_time
 from lm_ppo.learner import RewardLearner
 from lm_ppo.reward_model import RewardModel
-from lm_ppo.session import LabelSession, _now
+from lm_ppo.session import LabelSession
 
 # %% auto #0
 __all__ = ['LIVE_REWARD_MODEL', 'Comparison', 'LearningSession']
@@ -116,7 +116,7 @@ def _publish(self: LearningSession, new, front=False):
         for i, c in enumerate(self.comparisons): c.index = i
         self.at, self.n_rounds = 0, self.n_rounds + 1
         if self.phase in ('generating', 'idle'): self.message = f'{len(self.comparisons)} comparisons to answer: pick the best response of each.'
-    self._log([dict(event='comparisons', time=_now(), round=self.n_rounds, comparisons=[c.to_json() for c in new])])
+    self._log([dict(event='comparisons', time=log_time(), round=self.n_rounds, comparisons=[c.to_json() for c in new])])
     self._emit('compare')
 
 @patch
@@ -150,7 +150,7 @@ def _answer(self: LearningSession, best=None, skipped=False, labeller='person'):
         self.at = nxt[0] if nxt else len(self.comparisons)
         asked_left = any(d.asked and not d.done for d in self.comparisons)
     if best is not None: self.learner.add(c.to_label(labeller))
-    else: self._log([dict(event='skip_comparison', time=_now(), round=self.n_rounds, index=c.index, query=c.query)])
+    else: self._log([dict(event='skip_comparison', time=log_time(), round=self.n_rounds, index=c.index, query=c.query)])
     if not asked_left: self._answered.set()
     self._emit('compare')
     if not nxt and self.phase == 'idle' and self.queries is not None: self.next_comparisons()
@@ -236,7 +236,7 @@ def _autopilot_step(self: LearningSession):
     m = self.learner.metrics()
     with self._lock:
         batch = self.n_batches; self.n_batches += 1; self.n_submits += 1
-        rows = [dict(event='submit', time=_now(), submit=self.n_submits, batch=batch, index=i, query=q, response=r, reward=s,
+        rows = [dict(event='submit', time=log_time(), submit=self.n_submits, batch=batch, index=i, query=q, response=r, reward=s,
                      suggestion=g, source='learned', skipped=False, policy_step=self.trainer.n_steps)
                 for i, (q, r, s, g) in enumerate(zip(q_txt, r_txt, learned, gold))]
     extra = dict(agreement=m['recent_agreement'], held_out_agreement=m['valid_agreement'], n_labels=m['n_labels'])

@@ -14,8 +14,8 @@ import torch
 from lm_ppo.rewards import VaderReward
 
 # %% auto #0
-__all__ = ['KINDS', 'append_log', 'read_log', 'Label', 'log_labels', 'read_labels', 'Examples', 'to_examples', 'split_labels',
-           'SimulatedLabeller']
+__all__ = ['KINDS', 'append_log', 'read_log', 'log_time', 'Label', 'log_labels', 'read_labels', 'Examples', 'to_examples',
+           'split_labels', 'SimulatedLabeller']
 
 # %% ../nbs/03e-labels.ipynb #2c8def9e
 def append_log(path, rows, durable=False):
@@ -37,7 +37,9 @@ def read_log(path, event=None):
 # %% ../nbs/03e-labels.ipynb #e85f77a2
 KINDS = ('rating', 'choice')
 
-def _now(): return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
+def log_time():
+    "The time now, UTC, ISO 8601 to the millisecond: the label log's clock."
+    return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
 
 def _ids(x):
     "Token ids as a plain list of ints (from a tensor or a list), or None."
@@ -55,7 +57,7 @@ class Label:
     response_ids: list[list[int]] | None = None
     labeller: str = 'person'
     step: int | None = None                    # policy step the responses were sampled at
-    time: str = field(default_factory=_now)
+    time: str = field(default_factory=log_time)
 
     def __post_init__(self):
         if self.kind not in KINDS: raise ValueError(f"`kind` should be one of {KINDS}, got {self.kind!r}")

@@ -4,19 +4,18 @@
 
 # %% ../nbs/05-session.ipynb #0cb48fd7
 from __future__ import annotations
-import inspect, json, math, shutil, threading, time, traceback, uuid
-from datetime import datetime, timezone
+import inspect, math, threading, time, traceback
 from pathlib import Path
 import pandas as pd
 import torch
 from fastcore.basics import patch
 from lm_ppo.curves import history_row, history_png
 from lm_ppo.data import QuerySampler
-from lm_ppo.labels import append_log, read_log
+from lm_ppo.labels import append_log, read_log, log_time
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
-from lm_ppo.checkpoint import recover
-from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text, cards_from_rows, apply_edits
+from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text
+from lm_ppo.session_save import SessionSave
 
 # %% auto #0
 __all__ = ['MODES', 'LabelSession']
@@ -24,7 +23,7 @@ __all__ = ['MODES', 'LabelSession']
 # %% ../nbs/05-session.ipynb #faa2fee5
 MODES = ('manual', 'mixed', 'auto')
 
-class LabelSession(Worker):
+class LabelSession(Worker, SessionSave):
     "State and rules of a human-in-the-loop PPO session, with no widgets: batch, labels, label log, worker thread, progress, history, save/resume."
     def __init__(self, trainer, queries=None, reward_fn=None, tokenizer=None, batch_size=8, folder='runs/interactive',
                  mode='manual', scale='pm1', gen_kwargs=None, query_seed=0, target=None, label_ahead=True):
@@ -109,10 +108,6 @@ def _settle(self: LabelSession):
     "When work ends: no progress, no step in flight."
     self.progress, self.training, self._in_flight = None, None, None
 
-def _now():
-    "The time now, UTC, ISO 8601 to the millisecond (the log's clock)."
-    return datetime.now(timezone.utc).isoformat(timespec='milliseconds')
-
 @patch
 def _log(self: LabelSession, rows, durable=False):
     "Append rows to the session's label log (`lm_ppo.labels.append_log`)."
@@ -174,7 +169,7 @@ def _generate(self: LabelSession):
         self.batch, self.batch_id, self._undo = items, self.n_batches, []
         self.n_batches += 1
         self.message = f'Batch {self.batch_id + 1}: give each of the {len(items)} responses a reward (or skip it), then Train.'
-    self._log([dict(event='batch', time=_now(), batch=self.batch_id, policy_step=policy_step,
+    self._log([dict(event='batch', time=log_time(), batch=self.batch_id, policy_step=policy_step,
                     cards=[it.to_json() for it in items])])
     self._emit('batch')
     if score_error:
@@ -185,7 +180,7 @@ def _generate(self: LabelSession):
 def next_batch(self: LabelSession):
     "Generate a new batch on the worker thread (the current one is dropped). Returns the thread, or None when busy."
     if self.batch and any(it.by_person for it in self.batch):
-        self._log([dict(event='discard', time=_now(), batch=self.batch_id)])
+        self._log([dict(event='discard', time=log_time(), batch=self.batch_id)])
     return self._start('generating', 'Generating responses…', self._generate)
 
 @patch
@@ -208,7 +203,7 @@ def _edit(self: LabelSession, changes, event):
             it = self.batch[i]
             it.reward, it.source, it.skipped = reward, source, skipped
         if event != 'undo': self._undo.append(before)
-        rows = [dict(event=event, time=_now(), batch=self.batch_id, index=i, reward=r, source=src, skipped=sk)
+        rows = [dict(event=event, time=log_time(), batch=self.batch_id, index=i, reward=r, source=src, skipped=sk)
                 for i, r, src, sk in changes]
     self._log(rows)
     self._emit('label')
@@ -280,7 +275,7 @@ def _snapshot(self: LabelSession):
     if todo: raise ValueError(f"{cards_text(todo).capitalize()} {'has' if len(todo) == 1 else 'have'} no reward yet: label or skip {'it' if len(todo) == 1 else 'them'} first")
     for it in self.batch:
         if not it.skipped: check_reward(it.reward, self.scale, f'the reward of card {it.index + 1}')
-    step, t = self.trainer.n_steps + 1, _now()
+    step, t = self.trainer.n_steps + 1, log_time()
     self.n_submits += 1
     rows = [dict(event='submit', time=t, submit=self.n_submits, batch=self.batch_id, step=step if not it.skipped else None,
                  **{k: v for k, v in it.to_json().items() if k != 'index'}, index=it.index) for it in self.batch]
@@ -308,7 +303,7 @@ def _train_step(self: LabelSession, snap):
             self._restore(snap, 'cancel', 'Step cancelled: the weights are as they were; the batch is back with its labels.')
             return None
         self._end('train')
-        entry = dict(batch=snap['batch'], n=len(snap['scores']), time=_now(),
+        entry = dict(batch=snap['batch'], n=len(snap['scores']), time=log_time(),
                      **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0), **snap.get('extra', {}))
         self._log([dict(event='step', submit=snap['submit'], **entry)], durable=True)
     with self._lock:
@@ -325,7 +320,7 @@ def _restore(self: LabelSession, snap, event, message):
         self.batch, self.batch_id, self._undo = snap['items'], snap['batch'], snap['undo']
         self.message, self.training, self.progress, self._in_flight = message, None, None, None
         self.phase = 'idle'                   # the work is over; the thread ends right after
-    self._log([dict(event=event, time=_now(), submit=snap['submit'], batch=snap['batch'])], durable=True)
+    self._log([dict(event=event, time=log_time(), submit=snap['submit'], batch=snap['batch'])], durable=True)
     self._emit('batch')
 
 @patch
@@ -339,7 +334,7 @@ def _train_then_generate(self: LabelSession, snap):
         entry = self._train_step(snap)
         if entry is None and snap['scores']: return                  # cancelled
     except Exception as e:
-        self._log([dict(event='error', time=_now(), submit=snap['submit'], batch=snap['batch'], error=f'{type(e).__name__}: {e}')], durable=True)
+        self._log([dict(event='error', time=log_time(), submit=snap['submit'], batch=snap['batch'], error=f'{type(e).__name__}: {e}')], durable=True)
         if self.batch_id != snap['batch']: self._restore(snap, 'restore', 'The step failed: the batch is back with its labels.')
         raise
     done = f"Step {entry['step']} done in {entry['step_seconds']:.1f} s." if entry else 'Every card was skipped: no step.'
@@ -417,87 +412,3 @@ def plot_png(self: LabelSession, **kwargs):
         if self._in_flight: n += sum(it.source in PERSON_SOURCES and not it.skipped for it in self._in_flight['items'])
     note = f'{n}/{self.target} labelled, sent to PPO' if self.target else f'{n} labelled, sent to PPO'
     return history_png(h, note=note, **kwargs)
-
-# %% ../nbs/05-session.ipynb #472de832
-@patch
-def _state(self: LabelSession):
-    "Under the lock: the session's state as a JSON-able dict (what `save` writes next to the trainer)."
-    return dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
-                history=self.history, records=self.records, pending=self.pending, mode=self.mode,
-                n_drawn=getattr(self.queries, 'n_drawn', None), n_submits=self.n_submits, n_batches=self.n_batches,
-                batch_size=self.batch_size,
-                gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings)
-
-@patch
-def _save(self: LabelSession, folder):
-    "The worker's save: trainer and session state in one atomic checkpoint (`PPOTrainer.save(extra=)`), a `save` row, a copy of the log."
-    with self._lock: state = self._state()
-    self._begin('save', 1, what='saving')
-    # one write for both: a kill can never leave a session whose history and trainer disagree
-    self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
-    self._log([dict(event='save', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])], durable=True)
-    if self.log_path.exists() and self.log_path.resolve() != (folder/'labels.jsonl').resolve():
-        shutil.copyfile(self.log_path, folder/'labels.jsonl')
-    self._end('save')
-    self.message = f'Saved to {folder} at step {self.trainer.n_steps}.'
-
-@patch
-def save(self: LabelSession, folder=None, wait=True):
-    "Save trainer and session to `folder` (default: `<session folder>/checkpoint`); returns the folder (the worker thread with `wait=False`). Not while work runs."
-    folder = Path(folder) if folder is not None else self.folder/'checkpoint'
-    t = self._run_now('saving', f'Saving to {folder}…', self._save, folder, wait=wait, what='save')
-    return folder if wait else t
-
-@patch
-def _replay(self: LabelSession, state):
-    "Bring the restored batch up to date from the label log written after the save."
-    path = Path(state.get('log_path') or '')
-    if not path.exists(): return ''
-    log = read_log(path)
-    if not len(log) or 'save_id' not in log: return ''
-    at = log.index[log.save_id == state.get('save_id', '')]
-    if not len(at): return ''
-    after = log.loc[at[0] + 1:]
-    after = after[after.batch == self.batch_id] if 'batch' in after else after.iloc[:0]
-    stepped = log.loc[at[0] + 1:].event.eq('step').sum()
-    subs = after[after.event == 'submit']
-    if len(subs):                                       # submitted after the save: take the submitted cards as they were
-        self.batch = cards_from_rows(subs[subs.submit == subs.submit.max()].to_dict('records'))
-        why = 'the batch you submitted last is back with its labels: press Train'
-    else:
-        n = apply_edits(self.batch, after.to_dict('records'))
-        why = f'{n} label(s) given after the save are back' if n else ''
-    if stepped: why += f"{'; ' if why else ''}the log has {stepped} step(s) after this checkpoint, which it does not hold"
-    return why
-
-@patch
-def _load(self: LabelSession, folder):
-    "The worker's load: trainer, session state, then the labels logged after the save."
-    self._begin('load', 1, what='loading')
-    self.trainer.load(folder/'trainer')
-    state = json.loads((folder/'trainer'/'session.json').read_text(encoding='utf-8'))
-    with self._lock: why = self._set_state(state)
-    self.message = f'Resumed at step {self.trainer.n_steps}, batch {self.batch_id + 1}' + (f': {why}.' if why else '.')
-    self._end('load')
-    self._log([dict(event='resume', time=_now(), folder=str(folder), step=self.trainer.n_steps, save_id=state.get('save_id'))])
-    self._emit('load')
-
-@patch
-def _set_state(self: LabelSession, state):
-    "Under the lock: restore what `_state` returned, and replay the labels logged after the save; why the batch differs from the saved one ('' if not)."
-    self.batch_id, self.history, self.records = state['batch_id'], state['history'], state['records']
-    self.batch = [Item.from_json(d) for d in state['batch']]
-    if state.get('n_drawn') is not None and hasattr(self.queries, 'n_drawn'): self.queries.n_drawn = state['n_drawn']
-    self.pending, self.n_submits, self.timings = state['pending'], state['n_submits'], state.get('timings', {})
-    self.n_batches = state.get('n_batches', self.batch_id + 1)
-    self.mode, self._undo, self.error = state['mode'], [], None
-    return self._replay(state)
-
-@patch
-def load(self: LabelSession, folder=None, wait=True):
-    "Restore a `save`d session (trainer included) and the labels logged after it; returns the session (the worker thread with `wait=False`). Not while work runs."
-    folder = Path(folder) if folder is not None else self.folder/'checkpoint'
-    if not (recover(folder/'trainer', 'trainer_state.json')/'session.json').exists():   # a save killed mid-way: put it back
-        raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
-    t = self._run_now('loading', f'Loading {folder}…', self._load, folder, wait=wait, what='load')
-    return self if wait else t
