@@ -18,7 +18,7 @@ from lm_ppo.labels import Examples, to_examples
 
 # %% auto #0
 __all__ = ['POOLS', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate', 'bf16_native',
-           'self_pool', 'RewardModel', 'last_token_index', 'fit_head']
+           'RewardModel', 'last_token_index', 'fit_head']
 
 # %% ../nbs/03f-reward-model.ipynb #fd54f474
 def choice_loss(scores, targets):
@@ -74,7 +74,7 @@ def _quiet():
         if bars: transformers.utils.logging.enable_progress_bar()
 
 POOLS = ('last', 'mean', 'sum')
-def self_pool(model):
+def _pool_of(model):
     "How `model` (a reward model's backbone) pools its hidden states: its config's `reward_pool`, 'last' by default."
     return getattr(model.config, 'reward_pool', 'last')
 
@@ -86,7 +86,7 @@ class RewardModel:
         model.config.pad_token_id = tokenizer.pad_token_id
         if pool is not None: model.config.reward_pool = pool
         if layer is not None: model.config.reward_layer = [int(l) for l in layer] if isinstance(layer, (list, tuple)) else int(layer)
-        if self_pool(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {self_pool(model)!r}")
+        if _pool_of(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {_pool_of(model)!r}")
         if isinstance(getattr(model.config, 'reward_layer', -1), list) and not model.config.reward_layer: raise ValueError("`layer` should name at least one layer, got []")
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
         self._fit_head_size()
@@ -141,7 +141,7 @@ class RewardModel:
     @property
     def head(self): return self.model.score                   # Linear(hidden × number of layers read, 1)
     @property
-    def pool(self) -> str: return self_pool(self.model)                 # 'last': the last real token; 'mean', 'sum': the response's tokens
+    def pool(self) -> str: return _pool_of(self.model)                 # 'last': the last real token; 'mean', 'sum': the response's tokens
     @property
     def layer(self):                                                     # hidden layer read (-1: the last, normed), or a list of them
         l = getattr(self.model.config, 'reward_layer', -1)
