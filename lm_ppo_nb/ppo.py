@@ -4,19 +4,17 @@
 
 # %% ../nbs/02-ppo.ipynb #3d760eb9
 from __future__ import annotations
-import contextlib, copy, json, math, os, time, warnings
+import contextlib, copy, math, time, warnings
 from dataclasses import dataclass
-from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from safetensors.torch import save_file, load_file
 from lm_ppo.core import (pad_query_response, logprobs_from_logits, masked_mean,
                          masked_var, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 from lm_ppo.precision import MixedPrecision, PRECISIONS, make_adam, reuse_freed_memory
-from lm_ppo.checkpoint import atomic_folder_write, recover, write_files, read_model_weights
 from lm_ppo.distributed import Dist, whiten_global
 from lm_ppo.checks import _lm, check_models, check_inputs
+from lm_ppo.trainer_save import TrainerSave, _identity
 
 # %% auto #0
 __all__ = ['DEFAULT_CONFIG', 'AdaptiveKLController', 'FixedKLController', 'kl_penalised_rewards', 'ppo_loss', 'PPOBatch',
@@ -141,7 +139,7 @@ class Rollout:
     def __getitem__(self, rows): return Rollout(self.logprobs[rows], self.values[rows], self.advantages[rows], self.returns[rows])
 
 # %% ../nbs/02-ppo.ipynb #9c2ef7a7
-class PPOTrainer:
+class PPOTrainer(TrainerSave):
     "PPO for a causal LM with a value head: `step(queries, responses, scores)` -> stats."
     def __init__(self, model, ref_model=None, tokenizer=None, optimizer=None, **config):
         self.config = _check_config(config)
@@ -184,12 +182,6 @@ class PPOTrainer:
     def __repr__(self):
         return (f"PPOTrainer({type(self.model).__name__}, precision={self.precision!r}, steps={self.n_steps}, "
                 f"kl_coef={self.kl_ctl.value:.4g}, device={self.device})")
-
-def _identity(ref_model, model):
-    "Where the reference comes from: the policy's adapters off, or a model named by its path and a weight fingerprint."
-    if ref_model is None: return dict(kind='adapters-off')
-    with torch.no_grad(): fp = float(sum(p.double().sum() for p in _lm(ref_model).parameters()))   # the LM only: a value head is unused
-    return dict(kind='model', name_or_path=str(getattr(_lm(ref_model).config, '_name_or_path', '')), fingerprint=fp)
 
 # %% ../nbs/02-ppo.ipynb #f11905a7
 @patch
@@ -385,89 +377,3 @@ def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_scor
         **{f'ppo/{k}': v for k, v in mean.items()},
     }
     return stats_to_np(stats)
-
-# %% ../nbs/02-ppo.ipynb #f9379c9e
-_STATE_JSON, _STATE_TENSORS = 'trainer_state.json', 'trainer_state.safetensors'   # the JSON is written last: the marker
-
-# %% ../nbs/02-ppo.ipynb #7de02a8a
-@patch
-def state_dict(self: PPOTrainer):
-    "Everything but the model weights that a resumed run needs: `(json_state, tensors)`."
-    opt = self.optimizer.state_dict()
-    tensors, state = {'generator': self.generator.get_state()}, {}
-    for i, s in opt['state'].items():
-        state[str(i)] = {}
-        for k, v in s.items():
-            if isinstance(v, torch.Tensor): tensors[f'optimizer.{i}.{k}'] = v.detach().contiguous().cpu()
-            else: state[str(i)][k] = v
-    js = dict(format=1, kl_coef=self.kl_ctl.value, n_steps=self.n_steps, config=self.config, reference=self.ref_identity,
-              optimizer=dict(param_groups=opt['param_groups'], state=state))
-    return js, tensors
-
-@patch
-def load_state_dict(self: PPOTrainer, js, tensors):
-    "Restore `state_dict()`'s output."
-    state = {}
-    for i, s in js['optimizer']['state'].items():
-        state[int(i)] = dict(s)
-        for k in [k for k in tensors if k.startswith(f'optimizer.{i}.')]: state[int(i)][k.split('.', 2)[2]] = tensors[k]
-    self.optimizer.load_state_dict(dict(state=state, param_groups=js['optimizer']['param_groups']))
-    self.kl_ctl.value, self.n_steps = js['kl_coef'], js['n_steps']
-    self.generator.set_state(tensors['generator'])
-
-@patch
-def save(self: PPOTrainer, folder, extra=None):
-    "Save model (+ value head) and trainer state to `folder`, atomically (by the main process); `extra`: more files for the same write."
-    if not self.dist.is_main: self.dist.barrier(); return Path(folder)
-    js, tensors = self.state_dict()
-    def write(tmp):
-        self.model.save_pretrained(tmp)
-        save_file(tensors, str(tmp/_STATE_TENSORS))
-        write_files(tmp, extra)
-        (tmp/_STATE_JSON).write_text(json.dumps(js, indent=1), encoding='utf-8')   # last: marks the folder complete
-    out = atomic_folder_write(folder, write, _STATE_JSON)
-    self.dist.barrier()
-    return out
-
-# %% ../nbs/02-ppo.ipynb #20162fa5
-@patch
-def load(self: PPOTrainer, folder):
-    "Restore a `save`d model and trainer state into this trainer."
-    folder = recover(folder, _STATE_JSON)
-    if not (folder/_STATE_JSON).is_file():
-        raise FileNotFoundError(f"`folder`: expected a folder written by PPOTrainer.save (with {_STATE_JSON}), got {folder}")
-    js = json.loads((folder/_STATE_JSON).read_text(encoding='utf-8'))
-    tensors = load_file(folder/_STATE_TENSORS)
-    kind, sd = read_model_weights(folder)
-    lm = _lm(self.model)
-    if kind == 'adapters':
-        from peft import set_peft_model_state_dict
-        set_peft_model_state_dict(lm, sd)
-    else:
-        missing, unexpected = lm.load_state_dict(sd, strict=False)
-        tied = {k for k in missing if k in {n for n, _ in lm.named_parameters(remove_duplicate=False)} - {n for n, _ in lm.named_parameters()}}
-        if unexpected or set(missing) - tied:
-            raise ValueError(f"`folder`: its weights don't fit this model (missing {sorted(set(missing) - tied)[:5]}, unexpected {unexpected[:5]})")
-    self.model.v_head.load_state_dict(load_file(folder/'value_head.safetensors', device=str(self.device)))
-    self.load_state_dict(js, {k: v.to(self.device) if k != 'generator' else v for k, v in tensors.items()})
-    self._check_reference(js.get('reference', {}))
-    self.mp.sync(trainable_only=False)                                 # the bf16 copy follows the loaded weights
-    return self
-
-@patch
-def _check_reference(self: PPOTrainer, saved):
-    "Make sure the reference is the one the checkpoint was trained against; reload it from its source if it is not."
-    now = self.ref_identity
-    if saved.get('kind') != 'model' or now.get('kind') != 'model' or saved['fingerprint'] == now['fingerprint']: return
-    src = saved.get('name_or_path')
-    try: ref = type(self.model).from_pretrained(src) if src else None
-    except Exception as e: ref = None; why = f'{type(e).__name__}: {e}'
-    else: why = 'it has other weights'
-    if ref is not None:
-        ref = MixedPrecision(ref, None, 'bf16' if self.mp.low is not None else 'fp32').compute_model.to(self.device)
-        if _identity(ref, ref)['fingerprint'] == saved['fingerprint']:
-            self.ref_model = self.mp.ref_model = ref.eval().requires_grad_(False)
-            self.ref_identity = _identity(ref, ref)
-            return
-    raise ValueError(f"the checkpoint was trained against the reference {src!r}, which is not this trainer's reference "
-                     f"and could not be reloaded ({why}); pass that model as `ref_model`")
