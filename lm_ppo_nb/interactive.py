@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from lm_ppo.session import LabelSession
 from lm_ppo.compare import LearningSession
 from lm_ppo.compare_view import ComparePanel, RewardModelPanel, KeyListener, _CSS as _COMPARE_CSS
-from lm_ppo.cards_view import scale_keys, KeysBox, Card, _CSS, _esc
+from lm_ppo.cards_view import scale_keys, KeysBox, Card, PastBatches, ErrorBox, _CSS, _esc
 try: import ipywidgets as widgets
 except ImportError: widgets = None
 
@@ -85,10 +85,7 @@ def _build(self: InteractiveTrainer):
     self.keys.add_class('lm-ppo-keys')
     self.suggestions_box = W.Checkbox(value=True, description='show suggestions', indent=False, layout=L(width='150px'))
     self.note = W.HTML(); self.note.add_class('lm-ppo-note')
-    self.error_html = W.HTML()
-    self.dismiss_button = W.Button(description='Dismiss', icon='times', layout=L(width='auto'))
-    self.error_box = W.VBox([self.error_html, self.dismiss_button], layout=L(display='none', border='1px solid #e53935', padding='4px'))
-    self.error_box.add_class('lm-ppo-error')
+    self.errors = ErrorBox(s, self._ui_lock)
     self.cards = [Card(self, k) for k in range(s.batch_size)]
     self.plot = W.Image(format='png', value=s.plot_png(), layout=L(width='100%', max_width='900px'))
     self.plot.add_class('lm-ppo-plot')
@@ -106,17 +103,12 @@ def _build(self: InteractiveTrainer):
     self.stop_button = W.Button(description='Stop', icon='stop')
     self.save_button = W.Button(description='Save session', icon='save')
     self.load_button = W.Button(description='Resume saved', icon='folder-open')
-    self.show_past = W.ToggleButton(description='Past batches', icon='table', value=False)
-    self.show_past.add_class('lm-ppo-show-past')
-    self.past_prev, self.past_next = W.Button(description='◀', layout=L(width='40px')), W.Button(description='▶', layout=L(width='40px'))
-    self.past_html = W.HTML(); self.past_html.add_class('lm-ppo-table')
-    self.past_box = W.VBox([W.HBox([self.past_prev, self.past_next]), self.past_html], layout=L(display='none'))
-    self.past_index = -1                  # which past batch is shown; -1 = the latest
+    self.past = PastBatches(s, self._ui_lock)
     row = lambda *ws, **kw: W.HBox(list(ws), layout=L(align_items='center', flex_flow='row wrap', **kw))
     self.rate_tools = row(self.train_button, self.accept_button, self.accept_all_button, self.undo_button, self.new_button,
                           self.suggestions_box, self.keys)
     head = W.VBox([row(self.status), row(self.progress, self.progress_text, self.cancel_button),
-                   self.rate_tools, self.note, self.error_box])
+                   self.rate_tools, self.note, self.errors.box])
     head.add_class('lm-ppo-head')
     cards = W.VBox([c.box for c in self.cards]); cards.add_class('lm-ppo-cards')
     self.cards_box = cards
@@ -135,7 +127,7 @@ def _build(self: InteractiveTrainer):
     self.widget = W.VBox([W.HTML(_CSS + _COMPARE_CSS), head, *learn, cards, self.plot, *([self.rm_panel.widget] if self.learning else []),
                           self.stats, row(self.pending, self.pending_count),
                           row(self.mode, self.auto_steps, self.auto_button, self.pause_button, self.stop_button,
-                              self.save_button, self.load_button, self.show_past), self.past_box])
+                              self.save_button, self.load_button, self.past.toggle), self.past.box])
     self.widget.add_class('lm-ppo-ui')
     self.train_button.on_click(lambda _: self._act(s.train))
     self.accept_button.on_click(lambda _: self._accept())
@@ -148,13 +140,10 @@ def _build(self: InteractiveTrainer):
     self.stop_button.on_click(lambda _: s.stop())
     self.save_button.on_click(lambda _: self._act(s.save, None, False))
     self.load_button.on_click(lambda _: self._act(s.load, None, False))
-    self.dismiss_button.on_click(lambda _: s.dismiss_error())
     self.keys.observe(self._on_keys, 'value')
     self.mode.observe(self._on_mode, 'value')
     self.suggestions_box.observe(self._on_show_suggestions, 'value')
     self.pending.observe(lambda c: None if self._quiet() else s.set_pending(c.new), 'value')
-    self.show_past.observe(lambda c: self._sync_past(), 'value')
-    self.past_prev.on_click(lambda _: self._move_past(-1)); self.past_next.on_click(lambda _: self._move_past(1))
 
 # %% ../nbs/05a-interactive.ipynb #26ccec4a
 class _Quiet:
@@ -217,18 +206,6 @@ def _sync_controls(self: InteractiveTrainer):
         if s.mode in ('manual', 'mixed'): self.mode.value = s.mode
 
 @patch
-def _sync_error(self: InteractiveTrainer):
-    "The worker's last error, with its traceback folded."
-    s = self.session
-    with self._ui_lock:
-        err = s.error
-        self.error_box.layout.display = 'none' if err is None else 'flex'
-        last = err.strip().splitlines()[-1] if err else ''
-        self.error_html.value = '' if err is None else (
-            f'<b style="color:#c62828">{_esc(last)}</b><details><summary>traceback</summary>'
-            f'<pre style="font-size:11px; white-space:pre-wrap">{_esc(err).replace("⏎", chr(10))}</pre></details>')
-
-@patch
 def _sync_plots(self: InteractiveTrainer):
     "The live curve and the last step's numbers."
     s = self.session
@@ -250,33 +227,9 @@ def _sync_pending(self: InteractiveTrainer):
         self.pending_count.value = f'{n} quer{"y" if n == 1 else "ies"} queued for the next batch' if n else ''
 
 @patch
-def _sync_past(self: InteractiveTrainer):
-    "The table of one past batch, when shown."
-    s = self.session
-    with self._ui_lock:
-        self.past_box.layout.display = 'flex' if self.show_past.value else 'none'
-        if not self.show_past.value: return
-        t = s.table()
-        ids = sorted(t.batch.unique().tolist())
-        if not ids: self.past_html.value = '<i>No batch submitted yet.</i>'; return
-        i = self.past_index if -len(ids) <= self.past_index < len(ids) else -1
-        b = t[t.batch == ids[i]]
-        cols = ['card', 'query', 'response', 'reward', 'suggestion', 'source', 'skipped']
-        b, step = b.assign(card=b['index'] + 1), b.step.dropna()
-        head = f'<b>Batch {ids[i] + 1}</b> ({ids.index(ids[i]) + 1} of {len(ids)}), step {int(step.iloc[0]) if len(step) else "–"}'
-        self.past_html.value = head + b[cols].to_html(index=False, na_rep='', float_format=lambda x: f'{x:+.3g}')
-
-@patch
-def _move_past(self: InteractiveTrainer, d):
-    "Show the previous (-1) or next (+1) past batch."
-    n = self.session.table().batch.nunique()
-    if n: self.past_index = max(0, min(n - 1, (self.past_index % n) + d))
-    self._sync_past()
-
-@patch
 def _sync_all(self: InteractiveTrainer):
     "Everything, from the session."
-    self._sync_cards(); self._sync_controls(); self._sync_status(); self._sync_error(); self._sync_plots(); self._sync_pending(); self._sync_past()
+    self._sync_cards(); self._sync_controls(); self._sync_status(); self.errors.sync(); self._sync_plots(); self._sync_pending(); self.past.sync()
     self._sync_style()
 
 @patch
@@ -292,10 +245,10 @@ def _on_event(self: InteractiveTrainer, event, session):
         with self._ui_lock, _Quiet(self._local): self.keys.value = ''
     if event in ('batch', 'label', 'phase', 'load'): self._sync_cards()
     if event in ('phase', 'batch', 'load', 'error', 'label'): self._sync_controls()
-    if event in ('step', 'load', 'batch'): self._sync_past()
-    if event in ('error', 'load', 'phase'): self._sync_error()
+    if event in ('step', 'load', 'batch'): self.past.sync()
+    if event in ('error', 'load', 'phase'): self.errors.sync()
     if event in ('pending', 'load'): self._sync_pending()
-    if event == 'phase' and session.phase == 'idle': self._sync_past()
+    if event == 'phase' and session.phase == 'idle': self.past.sync()
     self._sync_status()
     if event in ('step', 'load', 'batch'): self._sync_plots()      # last, and not per label: the PNG takes tens of ms
 
