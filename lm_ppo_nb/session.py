@@ -11,7 +11,7 @@ import torch
 from fastcore.basics import patch
 from lm_ppo.curves import history_row, history_png
 from lm_ppo.data import QuerySampler
-from lm_ppo.labels import append_log, read_log, log_time
+from lm_ppo.labels import append_log, log_time
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
 from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text

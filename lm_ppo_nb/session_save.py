@@ -9,6 +9,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from lm_ppo.labels import read_log, log_time
 from lm_ppo.checkpoint import recover
+from lm_ppo.trainer_save import _STATE_JSON
 from lm_ppo.cards import Item, cards_from_rows, apply_edits
 
 # %% auto #0
@@ -96,7 +97,7 @@ def _set_state(self: SessionSave, state):
 def load(self: SessionSave, folder=None, wait=True):
     "Restore a `save`d session (trainer included) and the labels logged after it; returns the session (the worker thread with `wait=False`). Not while work runs."
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
-    if not (recover(folder/'trainer', 'trainer_state.json')/'session.json').exists():   # a save killed mid-way: put it back
+    if not (recover(folder/'trainer', _STATE_JSON)/'session.json').exists():   # a save killed mid-way: put it back
         raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
     t = self._run_now('loading', f'Loading {folder}…', self._load, folder, wait=wait, what='load')
     return self if wait else t
