@@ -164,7 +164,7 @@ class PPOTrainer(TrainerSave):
         self.vocab_size = lm.get_input_embeddings().num_embeddings
         self.max_len = next((getattr(lm.config, k) for k in ('max_position_embeddings', 'n_positions')
                              if isinstance(getattr(lm.config, k, None), int)), None)
-        self.ref_identity = _identity(self.ref_model, model)
+        self.ref_identity = _identity(None if self.ref_model is None else model if ref_model is None else ref_model)   # as given
 
     @property
     def device(self): return next(self.model.parameters()).device

@@ -26,14 +26,27 @@ class Hardware:
     bf16_speedup: float | None = None     # measured bf16 / fp32 matmul throughput, where measured
 
 def matmul_gflops(dtype=torch.float32, device='cpu', n=1024, m=512, repeats=5):
-    "Throughput (GFLOP/s) of an `[m, n] @ [n, n]` matmul in `dtype` on `device`: the best of `repeats` after a warm-up."
-    a, b = torch.randn(m, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    """Throughput (GFLOP/s) of an `[m, n] @ [n, n]` matmul in `dtype` on `device`: the best of `repeats` after a warm-up.
+    A tuple of dtypes gives a list, timed in turn within each repeat, so that a burst of other work slows them alike."""
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    ab = [(torch.randn(m, n, device=device).to(d), torch.randn(n, n, device=device).to(d)) for d in dtypes]
     sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else (lambda: None)
-    a @ b; sync()
-    best = float('inf')
+    for a, b in ab: a @ b
+    sync()
+    best = [float('inf')] * len(ab)
     for _ in range(repeats):
-        t = time.perf_counter(); a @ b; sync(); best = min(best, time.perf_counter() - t)
-    return 2 * m * n * n / best / 1e9
+        for i, (a, b) in enumerate(ab):
+            t = time.perf_counter(); a @ b; sync(); best[i] = min(best[i], time.perf_counter() - t)
+    gflops = [2 * m * n * n / t / 1e9 for t in best]
+    return gflops if isinstance(dtype, tuple) else gflops[0]
+
+def _bf16_speedup():
+    """bf16 / float32 matmul throughput on this CPU, on one thread and timed in turn: what the cores can do, which other
+    work on the machine hardly changes (a busy core slows a two-thread matmul's slower half and can flip a ratio of 2)."""
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try: bf16, fp32 = matmul_gflops((torch.bfloat16, torch.float32))
+    finally: torch.set_num_threads(threads)
+    return bf16 / fp32
 
 _HARDWARE = {}
 
@@ -46,7 +59,7 @@ def hardware(device='cpu', measure=True) -> Hardware:
     elif dev.type == 'cpu':
         cap = torch.backends.cpu.get_cpu_capability()
         native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        speedup = matmul_gflops(torch.bfloat16) / matmul_gflops(torch.float32) if native and measure else None
+        speedup = _bf16_speedup() if native and measure else None
         hw = Hardware('cpu', f'CPU ({cap})', cap, native, speedup)
     else: hw = Hardware(dev.type, dev.type)
     if measure or not hw.native_bf16 or dev.type != 'cpu': _HARDWARE[dev.type] = hw

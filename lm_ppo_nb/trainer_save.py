@@ -4,7 +4,7 @@
 
 # %% ../nbs/02e-trainer-save.ipynb #bca5a804
 from __future__ import annotations
-import json
+import hashlib, json, warnings
 from pathlib import Path
 import torch
 from fastcore.basics import patch
@@ -22,11 +22,21 @@ _STATE_JSON, _STATE_TENSORS = 'trainer_state.json', 'trainer_state.safetensors' 
 class TrainerSave:
     "Save and resume of a `PPOTrainer` (its base class): model, optimizer, KL controller, counters and the reference's identity."
 
-def _identity(ref_model, model):
-    "Where the reference comes from: the policy's adapters off, or a model named by its path and a weight fingerprint."
+def _fingerprint(model):
+    """A fingerprint of `model`'s LM weights (a value head is unused) in float32, the same on any machine and thread count:
+    the sha256 of each weight's shape and the sum of its float32 bit patterns as integers (integer sums are exact in any order)."""
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for p in _lm(model).parameters():
+            bits = p.detach().float().reshape(-1).view(torch.int32).sum(dtype=torch.int64)
+            h.update(f'{tuple(p.shape)}:{int(bits)};'.encode())
+    return h.hexdigest()[:16]
+
+def _identity(ref_model):
+    """Where the reference comes from: the policy's adapters off (`None`), or a model named by its path and the fingerprint
+    of its weights as given — not of a bf16 compute copy, so a checkpoint loads whatever precision either trainer runs in."""
     if ref_model is None: return dict(kind='adapters-off')
-    with torch.no_grad(): fp = float(sum(p.double().sum() for p in _lm(ref_model).parameters()))   # the LM only: a value head is unused
-    return dict(kind='model', name_or_path=str(getattr(_lm(ref_model).config, '_name_or_path', '')), fingerprint=fp)
+    return dict(kind='model', name_or_path=str(getattr(_lm(ref_model).config, '_name_or_path', '')), fingerprint=_fingerprint(ref_model))
 
 # %% ../nbs/02e-trainer-save.ipynb #1e6869f9
 @patch
@@ -98,15 +108,18 @@ def _check_reference(self: TrainerSave, saved):
     "Make sure the reference is the one the checkpoint was trained against; reload it from its source if it is not."
     now = self.ref_identity
     if saved.get('kind') != 'model' or now.get('kind') != 'model' or saved['fingerprint'] == now['fingerprint']: return
+    if not isinstance(saved['fingerprint'], str):                      # a float: written before fingerprints were exact
+        warnings.warn("the checkpoint's reference can't be checked (its fingerprint is of an older kind): "
+                      "training goes on against this trainer's reference", stacklevel=3)
+        return
     src = saved.get('name_or_path')
     try: ref = type(self.model).from_pretrained(src) if src else None
     except Exception as e: ref = None; why = f'{type(e).__name__}: {e}'
     else: why = 'it has other weights'
-    if ref is not None:
+    if ref is not None and _identity(ref)['fingerprint'] == saved['fingerprint']:
         ref = MixedPrecision(ref, None, 'bf16' if self.mp.low is not None else 'fp32').compute_model.to(self.device)
-        if _identity(ref, ref)['fingerprint'] == saved['fingerprint']:
-            self.ref_model = self.mp.ref_model = ref.eval().requires_grad_(False)
-            self.ref_identity = _identity(ref, ref)
-            return
+        self.ref_model = self.mp.ref_model = ref.eval().requires_grad_(False)
+        self.ref_identity = dict(saved)
+        return
     raise ValueError(f"the checkpoint was trained against the reference {src!r}, which is not this trainer's reference "
                      f"and could not be reloaded ({why}); pass that model as `ref_model`")

@@ -34,7 +34,9 @@ def make_trainer(model_path):
     from lm_ppo.ppo import PPOTrainer
     torch.manual_seed(0)                                               # the value head's initialisation
     fresh = lambda: AutoModelForCausalLMWithValueHead.from_pretrained(model_path)
-    return PPOTrainer(fresh(), fresh(), None, **CFG)
+    # named, not 'auto' (measured in each process): parent and children must build the same bf16 compute copy
+    precision = 'bf16' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'fp32'
+    return PPOTrainer(fresh(), fresh(), None, precision=precision, **CFG)
 
 
 def checksum(t):
