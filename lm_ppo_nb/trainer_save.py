@@ -49,7 +49,8 @@ def state_dict(self: TrainerSave):
         for k, v in s.items():
             if isinstance(v, torch.Tensor): tensors[f'optimizer.{i}.{k}'] = v.detach().contiguous().cpu()
             else: state[str(i)][k] = v
-    js = dict(format=1, kl_coef=self.kl_ctl.value, n_steps=self.n_steps, config=self.config, reference=self.ref_identity,
+    js = dict(format=1, kl_coef=self.kl_ctl.value, n_steps=self.n_steps, config=self.config, precision=self.precision,
+              reference=self.ref_identity,
               optimizer=dict(param_groups=opt['param_groups'], state=state))
     return js, tensors
 
@@ -100,6 +101,9 @@ def load(self: TrainerSave, folder):
     self.model.v_head.load_state_dict(load_file(folder/'value_head.safetensors', device=str(self.device)))
     self.load_state_dict(js, {k: v.to(self.device) if k != 'generator' else v for k, v in tensors.items()})
     self._check_reference(js.get('reference', {}))
+    if js.get('precision', self.precision) != self.precision:
+        warnings.warn(f"the checkpoint was trained in {js['precision']}, this trainer runs {self.precision}: training goes on, "
+                      f"but not bit for bit as it would have (precision={js['precision']!r} resumes exactly)", stacklevel=2)
     self.mp.sync(trainable_only=False)                                 # the bf16 copy follows the loaded weights
     return self
 
