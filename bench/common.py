@@ -1,6 +1,6 @@
 """Shared helpers for the benchmarks: model folders, synthetic batches, memory sampling, the two PPO implementations behind one interface."""
 from __future__ import annotations
-import gc, os, platform, subprocess, threading, time, warnings
+import gc, os, platform, subprocess, threading, warnings
 from pathlib import Path
 
 import torch
@@ -148,13 +148,9 @@ def generate_no_cache(lm, queries, max_new_tokens, pad_id):
 
 def matmul_peak(dtype, n=2048, reps=5):
     "Best FLOP/s of an n×n @ n×n matmul in `dtype` on this machine (2n³ FLOPs each); bf16 where it is emulated: 256², 2 reps (a 2048² one takes a minute)."
-    if dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported(): n, reps = 256, 2
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = float('inf')
-    for _ in range(reps):
-        t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
+    from lm_ppo.precision import hardware, matmul_gflops
+    if dtype == torch.bfloat16 and not hardware(measure=False).native_bf16: n, reps = 256, 2
+    return matmul_gflops(dtype, n=n, m=n, repeats=reps) * 1e9
 
 def machine():
     model = platform.processor() or ''
@@ -171,7 +167,8 @@ def machine():
     try:
         import trl; trl_v = trl.__version__
     except Exception: trl_v = 'not installed'
-    cap, native = torch.backends.cpu.get_cpu_capability(), bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from lm_ppo.precision import hardware
+    hw = hardware(measure=False); cap, native = hw.cpu_capability, hw.native_bf16
     emulated = ' (emulated: ONEDNN_MAX_CPU_ISA/ATEN_CPU_CAPABILITY set)' if os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('ATEN_CPU_CAPABILITY') else ''
     return dict(cpu=model, cores=os.cpu_count(), threads=torch.get_num_threads(), flags=flags, torch=torch.__version__,
                 cpu_capability=cap, native_bf16=native, kind=f"{cap}, {'native' if native else 'no native'} bf16{emulated}",

@@ -58,7 +58,8 @@ def hardware(device='cpu', measure=True) -> Hardware:
         hw = Hardware('cuda', torch.cuda.get_device_name(dev), native_bf16=torch.cuda.is_bf16_supported())
     elif dev.type == 'cpu':
         cap = torch.backends.cpu.get_cpu_capability()
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        try: native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except Exception: native = False                             # a torch built without oneDNN
         speedup = _bf16_speedup() if native and measure else None
         hw = Hardware('cpu', f'CPU ({cap})', cap, native, speedup)
     else: hw = Hardware(dev.type, dev.type)

@@ -14,6 +14,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from lm_ppo.core import pad_query_response
 from lm_ppo.models import low_precision_copy
+from lm_ppo.precision import hardware
 from lm_ppo.labels import Examples, to_examples
 
 # %% auto #0
@@ -59,9 +60,8 @@ def evaluate(scores, ex: Examples) -> dict:
 
 # %% ../nbs/03f-reward-model.ipynb #f802842e
 def bf16_native() -> bool:
-    "Whether this CPU runs bfloat16 matrix products natively (AVX512-BF16 / AMX)."
-    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception: return False
+    "Whether this CPU runs bfloat16 matrix products natively (AVX512-BF16 / AMX): `lm_ppo.precision.hardware`'s answer."
+    return hardware('cpu', measure=False).native_bf16
 
 @contextlib.contextmanager
 def _quiet():

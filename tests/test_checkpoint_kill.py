@@ -32,10 +32,11 @@ def make_trainer(model_path):
     import torch
     from lm_ppo.models import AutoModelForCausalLMWithValueHead
     from lm_ppo.ppo import PPOTrainer
+    from lm_ppo.precision import hardware
     torch.manual_seed(0)                                               # the value head's initialisation
     fresh = lambda: AutoModelForCausalLMWithValueHead.from_pretrained(model_path)
     # named, not 'auto' (measured in each process): parent and children must build the same bf16 compute copy
-    precision = 'bf16' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'fp32'
+    precision = 'bf16' if hardware(measure=False).native_bf16 else 'fp32'
     return PPOTrainer(fresh(), fresh(), None, precision=precision, **CFG)
 
 
