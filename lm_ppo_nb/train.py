@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from tqdm import tqdm                     # a text bar: it survives in saved notebooks and logs
 from transformers import AutoTokenizer
 from lm_ppo.models import AutoModelForCausalLMWithValueHead
 from lm_ppo.rollout import generate
-from lm_ppo.ppo import PPOTrainer
+from lm_ppo.ppo import PPOTrainer, DEFAULT_CONFIG
 from lm_ppo.data import choose_policy, choose_queries, QuerySampler
 from lm_ppo.rewards import choose_reward
 from lm_ppo.distributed import Dist
@@ -27,9 +28,9 @@ __all__ = ['QUICK', 'TrainConfig', 'load_components', 'answer', 'before_after_ta
 # %% ../nbs/03c-train.ipynb #1aaf8879
 @dataclass
 class TrainConfig:
-    "Settings of a PPO training run (see `train`)."
-    model: str = 'auto'                 # 'auto' | 'embedded' | hub name | local folder
-    reward: str = 'auto'                # 'auto' | 'vader' | 'distilbert' | 'count:WORD' | 'model:PATH' (a saved RewardModel) | ...
+    "Settings of a PPO training run (see `train`): its components, the loop, sampling, and every `PPOTrainer` option."
+    model: str = 'auto'                 # 'auto' | 'embedded' | 'tiny' | hub name | local folder (see `choose_policy`)
+    reward: str = 'auto'                # 'auto' | 'vader' | 'distilbert' | 'count:WORD' | 'model:PATH' | ...
     queries: str = 'auto'               # 'auto' | 'bundled' | 'imdb'
     steps: int = 30                     # PPO steps
     batch_size: int = 32                # samples per PPO step
@@ -41,6 +42,16 @@ class TrainConfig:
     init_kl_coef: float = 0.1
     target: float = 6.0
     adap_kl_ctrl: bool = True
+    horizon: float = DEFAULT_CONFIG['horizon']                  # the adaptive KL controller's horizon
+    gamma: float = DEFAULT_CONFIG['gamma']                      # discount
+    lam: float = DEFAULT_CONFIG['lam']                          # GAE's lambda
+    cliprange: float = DEFAULT_CONFIG['cliprange']              # policy ratio clip
+    cliprange_value: float = DEFAULT_CONFIG['cliprange_value']  # value clip
+    vf_coef: float = DEFAULT_CONFIG['vf_coef']                  # value loss weight
+    max_grad_norm: float | None = DEFAULT_CONFIG['max_grad_norm']      # clip the gradient norm (None: no clipping)
+    ratio_threshold: float | None = DEFAULT_CONFIG['ratio_threshold']  # skip a mini-batch whose mean policy ratio exceeds it
+    early_stop_kl: float | None = DEFAULT_CONFIG['early_stop_kl']      # stop a step's epochs past this KL
+    reuse_cpu_memory: bool = DEFAULT_CONFIG['reuse_cpu_memory']
     query_min_len: int = 2              # query tokens, sampled per query
     query_max_len: int = 8
     response_len: int = 16              # new tokens per response (at most)
@@ -48,28 +59,32 @@ class TrainConfig:
     top_k: int = 0
     top_p: float = 1.0
     temperature: float = 1.0
-    precision: str = 'auto'             # 'auto' (bf16 where native and faster, else fp32) | 'fp32' | 'bf16' | 'bf16-autocast' | 'fp16-autocast'
+    precision: str = 'auto'             # 'auto' (bf16 where native and faster, else fp32) | 'fp32' | 'bf16' | ...
     n_eval: int = 16                    # held-out queries for the before/after table
     seed: int = 0
     out_dir: str = 'runs/sentiment'
-    log_with: str | None = None         # also log each step to accelerate's trackers: 'tensorboard', 'wandb', ... (in out_dir)
-
-    def ppo_config(self):
-        keys = ('batch_size', 'forward_batch_size', 'mini_batch_size', 'ppo_epochs', 'lr', 'init_kl_coef', 'target',
-                'adap_kl_ctrl', 'precision', 'seed')
-        return {k: getattr(self, k) for k in keys}
-
-    def generation_config(self):
-        return dict(max_new_tokens=self.response_len, min_new_tokens=self.min_response_len, top_k=self.top_k,
-                    top_p=self.top_p, temperature=self.temperature, batch_size=self.generate_batch_size)
+    log_with: str | None = None         # also log each row to accelerate's trackers: 'tensorboard', 'wandb', ...
 
 QUICK = dict(steps=3, batch_size=4, forward_batch_size=4, mini_batch_size=2, ppo_epochs=1, response_len=8, n_eval=4)
+
+# %% ../nbs/03c-train.ipynb #cfgppo01
+@patch
+def ppo_config(self: TrainConfig) -> dict:
+    "The `PPOTrainer` options: every key of `lm_ppo.ppo.DEFAULT_CONFIG`, from the field of the same name."
+    return {k: getattr(self, k) for k in DEFAULT_CONFIG}
+
+# %% ../nbs/03c-train.ipynb #cfggen01
+@patch
+def generation_config(self: TrainConfig) -> dict:
+    "The keyword arguments of `lm_ppo.rollout.generate` for the responses."
+    return dict(max_new_tokens=self.response_len, min_new_tokens=self.min_response_len, top_k=self.top_k,
+                top_p=self.top_p, temperature=self.temperature, batch_size=self.generate_batch_size)
 
 # %% ../nbs/03c-train.ipynb #86e52a23
 def load_components(cfg: TrainConfig, log=print):
     "Policy model, tokenizer, reward function and query texts for `cfg`, saying what was chosen and why."
     model_path, why_model = choose_policy(cfg.model)
-    reward_fn, why_reward = choose_reward(cfg.reward)
+    reward_fn, why_reward = choose_reward(cfg.reward, cfg.precision)   # a learned reward: the run's precision
     texts, why_queries = choose_queries(cfg.queries)
     for line in (why_model, why_reward, why_queries): log(line)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -168,10 +183,23 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, *
     return TrainResult(history, table, model, tok, trainer, out, files)
 
 # %% ../nbs/03c-train.ipynb #c7f2105e
-def _arg_type(f):
-    t = {'int': int, 'float': float, 'bool': lambda s: s.lower() in ('1', 'true', 'yes')}.get(str(f.type).split(' ')[0])
-    return t or (lambda s: None if s.lower() == 'none' else s)
+def _bool(s):
+    "A command-line truth value: true/false, yes/no, 1/0 (any case)."
+    v = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}.get(s.lower())
+    if v is None: raise ValueError(f"expected true/false, yes/no or 1/0, got {s!r}")
+    return v
+_bool.__name__ = 'bool'                                                # argparse names the type in its error
 
+def _arg_type(f):
+    "How the command line reads field `f` of `TrainConfig`: by its annotation; 'none' is None where None is allowed."
+    base, *rest = str(f.type).replace(' ', '').split('|')
+    parse = {'int': int, 'float': float, 'bool': _bool}.get(base, str)
+    if 'None' not in rest: return parse
+    def optional(s): return None if s.lower() == 'none' else parse(s)
+    optional.__name__ = base
+    return optional
+
+# %% ../nbs/03c-train.ipynb #cliparse1
 def parse_args(argv=None) -> TrainConfig:
     "A `TrainConfig` from command-line arguments."
     p = argparse.ArgumentParser(prog='lm_ppo_train', description='Fine-tune a causal LM with PPO (lm_ppo).')
@@ -183,6 +211,7 @@ def parse_args(argv=None) -> TrainConfig:
     quick = args.pop('quick')
     return TrainConfig(**{**(QUICK if quick else {}), **args})
 
+# %% ../nbs/03c-train.ipynb #climain01
 def main(argv=None):
     "Entry point of `lm_ppo_train`."
     cfg = parse_args(argv)
