@@ -4,12 +4,15 @@
 
 # %% ../nbs/02b-checkpoint.ipynb #3ae1b878
 from __future__ import annotations
-import json, os, shutil
+import atexit, getpass, json, os, shutil, socket, threading, time
+from datetime import datetime, timezone
 from pathlib import Path
+from filelock import FileLock, Timeout
 from safetensors.torch import load_file
 
 # %% auto #0
-__all__ = ['recover', 'atomic_folder_write', 'write_files', 'read_model_weights']
+__all__ = ['LOCK_FILE', 'HOLDER_FILE', 'recover', 'atomic_folder_write', 'write_files', 'read_model_weights', 'read_holder',
+           'holder_text', 'FolderBusy', 'FolderHold', 'hold_folder']
 
 # %% ../nbs/02b-checkpoint.ipynb #ddc9d616
 def _fsync_tree(folder):
@@ -34,17 +37,23 @@ def recover(folder, marker):
             break
     return folder
 
+# %% ../nbs/02b-checkpoint.ipynb #a7f0c1d2
 def atomic_folder_write(folder, write, marker):
-    "Fill a temporary folder with `write(tmp)` (which writes `marker` last), flush it, and put it in place of `folder` as a whole."
+    """Fill a temporary folder with `write(tmp)` (which writes `marker` last), flush it, and put it in place of `folder`
+    as a whole. If writing fails (a full disk: `OSError` ENOSPC), the temporary folder is removed and `folder` is untouched."""
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
     recover(folder, marker)
     new, old = _siblings(folder)
     for p in (new, old):
         if p.exists(): shutil.rmtree(p)
     new.mkdir()
-    write(new)
-    if not (new/marker).is_file(): raise RuntimeError(f"atomic_folder_write: `write` did not write the marker file {marker!r}")
-    _fsync_tree(new)
+    try:
+        write(new)
+        if not (new/marker).is_file(): raise RuntimeError(f"atomic_folder_write: `write` did not write the marker file {marker!r}")
+        _fsync_tree(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)     # frees the space a half-written checkpoint took; `folder` is as it was
+        raise
     if folder.exists(): os.replace(folder, old)
     os.replace(new, folder)
     shutil.rmtree(old, ignore_errors=True)
@@ -70,3 +79,106 @@ def read_model_weights(folder):
         return 'full', sd
     if (folder/'model.safetensors').exists(): return 'full', load_file(folder/'model.safetensors')
     raise FileNotFoundError(f"`folder`: expected model weights (model.safetensors or adapter_model.safetensors) in {folder}")
+
+# %% ../nbs/02b-checkpoint.ipynb #e5f9b3c7
+LOCK_FILE, HOLDER_FILE = '.lm_ppo.lock', 'holder.json'
+
+def _user():
+    try: return getpass.getuser()
+    except Exception: return str(os.getuid())
+
+def _write_json(path, obj):
+    "Write `obj` as JSON to `path` through a temporary name and a rename."
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(obj, indent=1), encoding='utf-8')
+    os.replace(tmp, path)
+
+def read_holder(folder):
+    "The note of the process holding `folder` (user, host, pid, since, what...), or None."
+    try: h = json.loads((Path(folder)/HOLDER_FILE).read_text(encoding='utf-8'))
+    except (OSError, ValueError): return None
+    return h if isinstance(h, dict) else None
+
+def holder_text(h):
+    "A holder note in words: 'ann@box, process 4242 (lm_ppo label, http://box:8866/), since 2026-12-06 22:41:07 UTC'."
+    if not h: return 'another process (its note is missing)'
+    what = ', '.join(str(h[k]) for k in ('what', 'url') if h.get(k))
+    since = str(h.get('since', '?')).replace('T', ' ').replace('+00:00', ' UTC')
+    return f"{h.get('user', '?')}@{h.get('host', '?')}, process {h.get('pid', '?')}{f' ({what})' if what else ''}, since {since}"
+
+class FolderBusy(RuntimeError):
+    "Another process holds the session folder `folder`; `holder` is its note (or None)."
+    def __init__(self, folder, holder):
+        self.folder, self.holder = Path(folder), holder
+        super().__init__(f"{folder} is in use by {holder_text(holder)}: one live session per folder. "
+                         "Close that session (or its page) first, or use another folder")
+
+# %% ../nbs/02b-checkpoint.ipynb #a1b5d9e3
+_HELD, _HELD_LOCK = {}, threading.Lock()       # this process's holds: folder -> {'lock', 'count', 'holder', 'took_over'}
+
+def _alive(h):
+    "False when the note names a process of this host that has ended."
+    if h.get('host') != socket.gethostname(): return True
+    try: os.kill(int(h['pid']), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, KeyError, TypeError, ValueError): pass
+    return True
+
+def _busy_holder(folder, patience=2.0):
+    "The holder's note; while it is missing or names an ended process, waits up to `patience` s for the holder to write it."
+    deadline = time.monotonic() + patience
+    while True:
+        h = read_holder(folder)
+        if h and _alive(h): return h
+        if time.monotonic() > deadline: return None
+        time.sleep(0.05)
+
+def _let_go(folder):
+    "Under `_HELD_LOCK`: remove the note, then unlock (in that order: a note without a lock means its holder was killed)."
+    entry = _HELD.pop(folder)
+    (folder/HOLDER_FILE).unlink(missing_ok=True)
+    entry['lock'].release(force=True)
+
+@atexit.register
+def _let_go_all():
+    with _HELD_LOCK:
+        for folder in list(_HELD): _let_go(folder)
+
+# %% ../nbs/02b-checkpoint.ipynb #b2c6e0f4
+class FolderHold:
+    "This process's hold on a session folder, shared by its sessions of that folder; `release()` (once per hold) lets go."
+    def __init__(self, folder, entry): self.folder, self._entry, self.held = folder, entry, True
+    def __repr__(self): return f"FolderHold({str(self.folder)!r}, held={self.held})"
+
+    @property
+    def holder(self): return self._entry['holder']
+
+    @property
+    def took_over(self):
+        "The note a killed holder left (it ended without letting go), or None."
+        return self._entry['took_over']
+
+    def release(self):
+        with _HELD_LOCK:
+            if not self.held: return
+            self.held = False
+            self._entry['count'] -= 1
+            if not self._entry['count'] and _HELD.get(self.folder) is self._entry: _let_go(self.folder)
+
+def hold_folder(folder, wait=0.0, **about):
+    """Hold the session folder `folder` for this process, or raise `FolderBusy` naming the process that holds it (after
+    waiting up to `wait` s for it to let go). `about`: what the note says besides user, host, pid and since."""
+    folder = Path(folder).resolve(); folder.mkdir(parents=True, exist_ok=True)
+    with _HELD_LOCK:
+        entry = _HELD.get(folder)
+        if entry is None:
+            lock = FileLock(str(folder/LOCK_FILE), thread_local=False)
+            try: lock.acquire(timeout=wait, poll_interval=0.05)
+            except Timeout: raise FolderBusy(folder, _busy_holder(folder)) from None
+            left = read_holder(folder)                   # still there: its process was killed while holding the folder
+            holder = dict(user=_user(), host=socket.gethostname(), pid=os.getpid(),
+                          since=datetime.now(timezone.utc).isoformat(timespec='seconds'), **about)
+            _write_json(folder/HOLDER_FILE, holder)
+            entry = _HELD[folder] = dict(lock=lock, count=0, holder=holder, took_over=left)
+        entry['count'] += 1
+    return FolderHold(folder, entry)

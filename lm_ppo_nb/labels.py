@@ -4,7 +4,7 @@
 
 # %% ../nbs/03e-labels.ipynb #f967867b
 from __future__ import annotations
-import json, os, random
+import json, os, random, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
@@ -14,24 +14,46 @@ import torch
 from lm_ppo.rewards import VaderReward
 
 # %% auto #0
-__all__ = ['KINDS', 'append_log', 'read_log', 'log_time', 'Label', 'log_labels', 'read_labels', 'Examples', 'to_examples',
-           'split_labels', 'SimulatedLabeller']
+__all__ = ['KINDS', 'append_log', 'read_log', 'log_time', 'Label', 'log_labels', 'read_labels', 'log_summary', 'Examples',
+           'to_examples', 'split_labels', 'SimulatedLabeller']
 
 # %% ../nbs/03e-labels.ipynb #2c8def9e
 def append_log(path, rows, durable=False):
-    "Append dicts to the JSON-lines file `path`; flushed, and `fsync`ed to the disk when `durable`."
+    """Append dicts to the JSON-lines file `path` in one write, on a line of their own even after a torn last line;
+    flushed, and `fsync`ed to the disk when `durable`."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a', encoding='utf-8') as f:
-        for r in rows: f.write(json.dumps(r, ensure_ascii=False) + '\n')
+    data = ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows).encode('utf-8')
+    with open(path, 'a+b') as f:                       # positioned at the end
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b'\n': data = b'\n' + data   # a torn last line: leave it alone, start afresh
+        f.write(data)
         f.flush()
         if durable: os.fsync(f.fileno())
 
+def _records(path):
+    "The log's JSON records and the numbers of the lines skipped, each reported with a warning naming file and line."
+    raw = Path(path).read_bytes()
+    lines, rows, bad = raw.split(b'\n'), [], []
+    for n, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        try: r = json.loads(line.decode('utf-8'))
+        except ValueError as e: r = e                    # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        if isinstance(r, dict): rows.append(r); continue
+        torn = n == len(lines) and not raw.endswith(b'\n')
+        why = 'the last line, cut short' if torn else f'{type(r).__name__}' if isinstance(r, Exception) else 'not an object'
+        warnings.warn(f"{path}, line {n}: not a readable record ({why}); skipped", stacklevel=3)
+        bad.append(n)
+    return rows, bad
+
 def read_log(path, event=None):
-    "The label log as a DataFrame (rows of one `event` kind if given: 'submit', 'step', 'label', 'skip', 'undo', 'error', 'rating', 'choice', ...)."
+    """The label log as a DataFrame (rows of one `event` kind if given: 'submit', 'step', 'label', 'skip', 'undo',
+    'error', 'rating', 'choice', ...); unreadable lines are skipped with a warning, their numbers in `attrs['skipped']`."""
     path = Path(path)
-    rows = [json.loads(l) for l in path.read_text(encoding='utf-8').splitlines() if l.strip()] if path.exists() else []
+    rows, bad = _records(path) if path.exists() else ([], [])
     df = pd.DataFrame(rows)
     if event is not None: df = df[df['event'] == event].reset_index(drop=True) if len(df) else df
+    df.attrs['skipped'] = bad
     return df
 
 # %% ../nbs/03e-labels.ipynb #e85f77a2
@@ -112,11 +134,27 @@ def log_labels(path, labels, durable=True):
     "Append `Label`s to the JSON-lines log at `path`."
     append_log(path, [l.to_row() for l in labels], durable)
 
+def _labels(df, path):
+    "The `Label`s of a read log's rows; a row that is not a valid label is reported with a warning and skipped."
+    out = []
+    for row in (df[df['event'].isin(KINDS)].to_dict('records') if len(df) else []):
+        try: out.append(Label.from_row(row))
+        except (TypeError, ValueError, KeyError) as e:
+            warnings.warn(f"{path}: a {row.get('event')} record of {row.get('time', '?')} is not a valid label ({e}); skipped", stacklevel=3)
+    return out
+
 def read_labels(path) -> list[Label]:
     "The `Label`s in the log at `path`, in the order they were given."
+    return _labels(read_log(path), path)
+
+def log_summary(path, last=3):
+    "What the label log at `path` holds, for a read-only look: choices, ratings, PPO steps, the last record's time, the `last` labels."
     df = read_log(path)
-    if not len(df): return []
-    return [Label.from_row(row) for row in df[df['event'].isin(KINDS)].to_dict('records')]
+    labels = _labels(df, path)
+    return dict(choices=sum(l.kind == 'choice' for l in labels), ratings=sum(l.kind == 'rating' for l in labels),
+                steps=int((df['event'] == 'step').sum()) if len(df) else 0, skipped=df.attrs['skipped'],
+                last_time=df['time'].dropna().iloc[-1] if 'time' in df and df['time'].notna().any() else None,
+                last=labels[-last:] if last else [])
 
 # %% ../nbs/03e-labels.ipynb #abaaae91
 @dataclass
