@@ -5,7 +5,7 @@
 # %% ../nbs/03a-data.ipynb #a1dc1981
 from __future__ import annotations
 
-import os, random, shutil, tempfile, threading, time, urllib.request
+import http.client, os, random, shutil, tempfile, threading, time, urllib.request
 import importlib.metadata, importlib.resources, importlib.util
 from pathlib import Path
 
@@ -30,7 +30,7 @@ def hub_available(timeout: float = 2.0) -> bool:
     def probe():
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout) as r: answer.append(r.status < 400)
-        except Exception: pass
+        except (OSError, http.client.HTTPException, ValueError): pass   # no network, no answer, a bad endpoint
     # name lookup ignores timeouts, so the probe runs in a thread that we stop waiting for after `timeout`
     t = threading.Thread(target=probe, daemon=True)
     t.start(); t.join(timeout)

@@ -118,7 +118,7 @@ def _check_reference(self: TrainerSave, saved):
         return
     src = saved.get('name_or_path')
     try: ref = type(self.model).from_pretrained(src) if src else None
-    except Exception as e: ref = None; why = f'{type(e).__name__}: {e}'
+    except (OSError, ValueError) as e: ref = None; why = f'{type(e).__name__}: {e}'   # not there, or not a model
     else: why = 'it has other weights'
     if ref is not None and _identity(ref)['fingerprint'] == saved['fingerprint']:
         ref = MixedPrecision(ref, None, 'bf16' if self.mp.low is not None else 'fp32').compute_model.to(self.device)
