@@ -158,6 +158,13 @@ class FolderHold:
         "The note a killed holder left (it ended without letting go), or None."
         return self._entry['took_over']
 
+    def news(self):
+        "`took_over` the first time one of the process's holds of this folder asks, else None: the takeover is told once."
+        with _HELD_LOCK:
+            if self._entry.get('told'): return None
+            self._entry['told'] = True
+            return self._entry['took_over']
+
     def release(self):
         with _HELD_LOCK:
             if not self.held: return

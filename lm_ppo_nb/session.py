@@ -16,6 +16,7 @@ from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
 from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text
 from lm_ppo.session_save import SessionSave
+from lm_ppo.ppo import StepCancelled
 
 # %% auto #0
 __all__ = ['MODES', 'LabelSession']
@@ -53,6 +54,7 @@ class LabelSession(Worker, SessionSave):
         self.n_submits = 0
         self._undo = []
         self.can_cancel = 'cancel' in inspect.signature(trainer.step).parameters
+        self._take_folder()                # one live session per folder: FolderBusy if another process has it
 
     def __repr__(self):
         return (f"{type(self).__name__}(phase={self.phase!r}, batch={self.batch_id}, cards={len(self.batch)}, "
@@ -110,8 +112,16 @@ def _settle(self: LabelSession):
 
 @patch
 def _log(self: LabelSession, rows, durable=False):
-    "Append rows to the session's label log (`lm_ppo.labels.append_log`)."
+    "Append rows to the session's label log (`lm_ppo.labels.append_log`), while the session holds its folder."
+    if not self._hold.held: raise RuntimeError(f"this session was closed: it no longer holds {self.folder}")
     append_log(self.log_path, rows, durable)
+
+@patch
+def close(self: LabelSession, timeout=None):
+    "Stop the work in progress (`Worker.close`) and, once it has ended, let go of the session folder; True when it ended."
+    ended = Worker.close(self, timeout)
+    if ended and getattr(self, '_hold', None) is not None: self._hold.release()
+    return ended
 
 # %% ../nbs/05-session.ipynb #9857b1c6
 @patch
@@ -298,8 +308,7 @@ def _train_step(self: LabelSession, snap):
         self._begin('train', len(snap['scores']), what=f"training step {self.training['step']}")
         extra = dict(progress=self._advance, cancel=self._cancel) if self.can_cancel else {}
         try: stats = self.trainer.step(snap['queries'], snap['responses'], snap['scores'], **extra)
-        except Exception as e:
-            if type(e).__name__ != 'StepCancelled': raise
+        except StepCancelled:
             self._restore(snap, 'cancel', 'Step cancelled: the weights are as they were; the batch is back with its labels.')
             return None
         self._end('train')

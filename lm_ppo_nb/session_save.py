@@ -4,11 +4,12 @@
 
 # %% ../nbs/05-session-save.ipynb #b7c4c9e2
 from __future__ import annotations
-import json, shutil, uuid
+import hashlib, json, shutil, uuid, warnings, weakref
 from pathlib import Path
 from fastcore.basics import patch
 from lm_ppo.labels import read_log, log_time
-from lm_ppo.checkpoint import recover
+from lm_ppo.checkpoint import recover, hold_folder, holder_text
+from lm_ppo.checks import _lm
 from lm_ppo.trainer_save import _STATE_JSON
 from lm_ppo.cards import Item, cards_from_rows, apply_edits
 
@@ -20,13 +21,55 @@ class SessionSave:
     "Save and resume of a `LabelSession` (its base class): trainer, session state and label log in one checkpoint."
 
 @patch
+def _take_folder(self: SessionSave):
+    "Hold the session folder for this process (`FolderBusy`, naming the holder, if another one has it); say so after a takeover."
+    self._hold = hold_folder(self.folder, what=type(self).__name__)
+    weakref.finalize(self, self._hold.release)
+    left = self._hold.news()
+    if left:
+        self.message = f'Took over {self.folder} from {holder_text(left)}, which ended without letting go of it.'
+        warnings.warn(self.message, stacklevel=3)
+        self._log([dict(event='takeover', time=log_time(), previous=left)], durable=True)
+
+def _identity(trainer, tokenizer):
+    "What a checkpoint must match: the model (name, kind and shape) and the tokenizer (name, class, a hash of its vocabulary)."
+    cfg = _lm(trainer.model).config
+    shape = {k: getattr(cfg, k) for k in ('model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers') if hasattr(cfg, k)}
+    vocab = hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
+    return dict(model=dict(name=str(getattr(cfg, '_name_or_path', '')), **shape),
+                tokenizer=dict(name=str(getattr(tokenizer, 'name_or_path', '')), cls=type(tokenizer).__name__, vocab=vocab))
+
+def _differs(a, b):
+    "True when two model (or tokenizer) identities are not the same thing (a moved folder keeps its last name: the same)."
+    name = lambda d: Path(d.get('name') or '').name
+    rest = lambda d: {k: v for k, v in d.items() if k not in ('name', 'cls')}
+    return rest(a) != rest(b) or (name(a) and name(b) and name(a) != name(b))
+
+def _described(d):
+    return f"{d.get('name')!r} ({', '.join(f'{k} {v}' for k, v in d.items() if k != 'name')})"
+
+# %% ../nbs/05-session-save.ipynb #a8c2e4f6
+@patch
 def _state(self: SessionSave):
     "Under the lock: the session's state as a JSON-able dict (what `save` writes next to the trainer)."
     return dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
                 history=self.history, records=self.records, pending=self.pending, mode=self.mode,
                 n_drawn=getattr(self.queries, 'n_drawn', None), n_submits=self.n_submits, n_batches=self.n_batches,
                 batch_size=self.batch_size,
-                gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings)
+                gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings,
+                **self._ident())
+
+@patch
+def _ident(self: SessionSave):
+    "The model and tokenizer this session runs (`_identity`), computed once."
+    if getattr(self, '_identity', None) is None: self._identity = _identity(self.trainer, self.tokenizer)
+    return self._identity
+
+def _previous(folder):
+    "What a failed save left: the previous checkpoint, whole."
+    try: step = json.loads((folder/'trainer'/_STATE_JSON).read_text(encoding='utf-8'))['n_steps']
+    except (OSError, ValueError, KeyError): return 'there is no earlier checkpoint'
+    return f'the previous checkpoint (step {step}) is unchanged and loads'
 
 @patch
 def _save(self: SessionSave, folder):
@@ -34,7 +77,9 @@ def _save(self: SessionSave, folder):
     with self._lock: state = self._state()
     self._begin('save', 1, what='saving')
     # one write for both: a kill can never leave a session whose history and trainer disagree
-    self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
+    try: self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
+    except OSError as e: raise OSError(e.errno, f'saving to {folder} failed ({e.strerror or e}): {_previous(folder)}; '
+                                                f'every label is in {self.log_path}') from e
     self._log([dict(event='save', time=log_time(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])], durable=True)
     if self.log_path.exists() and self.log_path.resolve() != (folder/'labels.jsonl').resolve():
         shutil.copyfile(self.log_path, folder/'labels.jsonl')
@@ -48,6 +93,7 @@ def save(self: SessionSave, folder=None, wait=True):
     t = self._run_now('saving', f'Saving to {folder}…', self._save, folder, wait=wait, what='save')
     return folder if wait else t
 
+# %% ../nbs/05-session-save.ipynb #b9d3f5a7
 @patch
 def _replay(self: SessionSave, state):
     "Bring the restored batch up to date from the label log written after the save."
@@ -68,6 +114,7 @@ def _replay(self: SessionSave, state):
         n = apply_edits(self.batch, after.to_dict('records'))
         why = f'{n} label(s) given after the save are back' if n else ''
     if stepped: why += f"{'; ' if why else ''}the log has {stepped} step(s) after this checkpoint, which it does not hold"
+    if log.attrs['skipped']: why += f"{'; ' if why else ''}unreadable line(s) {log.attrs['skipped']} of the label log skipped"
     return why
 
 @patch
@@ -99,5 +146,15 @@ def load(self: SessionSave, folder=None, wait=True):
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
     if not (recover(folder/'trainer', _STATE_JSON)/'session.json').exists():   # a save killed mid-way: put it back
         raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
+    self._check_identity(folder)
     t = self._run_now('loading', f'Loading {folder}…', self._load, folder, wait=wait, what='load')
     return self if wait else t
+
+@patch
+def _check_identity(self: SessionSave, folder):
+    "A ValueError naming both when the checkpoint in `folder` was made with another model or tokenizer than this session's."
+    saved, now = json.loads((folder/'trainer'/'session.json').read_text(encoding='utf-8')), self._ident()
+    bad = [k for k in ('model', 'tokenizer') if k in saved and _differs(saved[k], now[k])]
+    if bad: raise ValueError(f"`folder`: {folder} holds a checkpoint of model {_described(saved['model'])} with tokenizer "
+                             f"{_described(saved['tokenizer'])}; this session runs model {_described(now['model'])} with "
+                             f"tokenizer {_described(now['tokenizer'])}. Its {' and '.join(bad)} differ: not loaded")
