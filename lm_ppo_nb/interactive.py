@@ -5,7 +5,6 @@
 # %% ../nbs/05a-interactive.ipynb #59a20583
 from __future__ import annotations
 import threading
-from pathlib import Path
 from fastcore.basics import patch
 from lm_ppo.session import LabelSession
 from lm_ppo.compare import LearningSession
@@ -17,6 +16,16 @@ except ImportError: widgets = None
 # %% auto #0
 __all__ = ['InteractiveTrainer']
 
+# %% ../nbs/05a-interactive.ipynb #trfrom01
+def _trainer_from(model, tokenizer=None, config=None):
+    "The trainer and tokenizer of `InteractiveTrainer(model=..., tokenizer=..., config=...)`, by `build_trainer`."
+    if model is None:
+        raise ValueError("Pass a PPOTrainer, or a `model` (a name such as 'embedded', a folder, or a model with a "
+                         "value head and its `tokenizer`)")
+    from lm_ppo.train import build_trainer                               # here: the trainer view loads no training loop
+    trainer = build_trainer(model, tokenizer, log=None, **(config or {}))
+    return trainer, trainer.tokenizer
+
 # %% ../nbs/05a-interactive.ipynb #08f412a3
 _ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'asking': '❓', 'saving': '💾', 'loading': '📂'}
 
@@ -27,15 +36,7 @@ class InteractiveTrainer:
                  label_ahead=True, session=None, start=True, style='rate', reward_model=None, n_responses=4, **learning):
         if widgets is None: raise ImportError("InteractiveTrainer needs ipywidgets: pip install 'ipywidgets>=8'")
         if session is None:
-            if trainer is None:
-                if model is None: raise ValueError("Pass a PPOTrainer, or a `model` (a model with a value head, or a path) and a `tokenizer`")
-                if isinstance(model, (str, Path)):
-                    from transformers import AutoTokenizer
-                    from lm_ppo.models import AutoModelForCausalLMWithValueHead
-                    tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(model)
-                    model = AutoModelForCausalLMWithValueHead.from_pretrained(model)
-                from lm_ppo.ppo import PPOTrainer
-                trainer = PPOTrainer(model, tokenizer=tokenizer, **(config or {}))
+            if trainer is None: trainer, tokenizer = _trainer_from(model, tokenizer, config)
             kw = dict(tokenizer=tokenizer, batch_size=batch_size, folder=folder, mode=mode, scale=scale, gen_kwargs=gen_kwargs,
                       target=target, label_ahead=label_ahead)
             if style == 'compare' or reward_model is not None or learning:   # the session that learns a reward model

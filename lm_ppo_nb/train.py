@@ -22,8 +22,8 @@ from lm_ppo.distributed import Dist
 from lm_ppo.curves import plot_history, history_row
 
 # %% auto #0
-__all__ = ['QUICK', 'TrainConfig', 'load_components', 'answer', 'before_after_table', 'summarise', 'TrainResult', 'train',
-           'parse_args', 'main']
+__all__ = ['QUICK', 'TrainConfig', 'build_trainer', 'load_components', 'answer', 'before_after_table', 'summarise', 'TrainResult',
+           'train', 'parse_args', 'main']
 
 # %% ../nbs/03c-train.ipynb #1aaf8879
 @dataclass
@@ -80,17 +80,30 @@ def generation_config(self: TrainConfig) -> dict:
     return dict(max_new_tokens=self.response_len, min_new_tokens=self.min_response_len, top_k=self.top_k,
                 top_p=self.top_p, temperature=self.temperature, batch_size=self.generate_batch_size)
 
+# %% ../nbs/03c-train.ipynb #buildtr1
+def build_trainer(model='auto', tokenizer=None, *, init_seed: int | None = None, log=print, **ppo) -> PPOTrainer:
+    "A `PPOTrainer` with options `ppo` on `model`: a name `choose_policy` knows, or a model with a value head."
+    log = log or (lambda *a: None)
+    if isinstance(model, (str, Path)):
+        path, why = choose_policy(model)
+        log(why)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
+        if init_seed is not None: torch.manual_seed(init_seed)
+        model = AutoModelForCausalLMWithValueHead.from_pretrained(path)
+    trainer = PPOTrainer(model, tokenizer=tokenizer, **ppo)
+    log(trainer.precision_reason)
+    return trainer
+
 # %% ../nbs/03c-train.ipynb #86e52a23
 def load_components(cfg: TrainConfig, log=print):
-    "Policy model, tokenizer, reward function and query texts for `cfg`, saying what was chosen and why."
-    model_path, why_model = choose_policy(cfg.model)
+    "The trainer (policy, tokenizer, PPO options), reward function and query texts for `cfg`, saying what and why."
+    trainer = build_trainer(cfg.model, init_seed=cfg.seed, log=log, **cfg.ppo_config())
     reward_fn, why_reward = choose_reward(cfg.reward, cfg.precision)   # a learned reward: the run's precision
     texts, why_queries = choose_queries(cfg.queries)
-    for line in (why_model, why_reward, why_queries): log(line)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLMWithValueHead.from_pretrained(model_path)
-    return model, tokenizer, reward_fn, texts
+    for line in (why_reward, why_queries): log(line)
+    return trainer, reward_fn, texts
 
 # %% ../nbs/03c-train.ipynb #6d33e69f
 def answer(model, tokenizer, queries, cfg: TrainConfig, seed):
@@ -140,9 +153,8 @@ def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, *
     out = Path(cfg.out_dir)
     if main: out.mkdir(parents=True, exist_ok=True); (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
     torch.manual_seed(cfg.seed)
-    model, tok, reward_fn, texts = load_components(cfg, log)
-    trainer = PPOTrainer(model, None, tok, **cfg.ppo_config())         # every process starts from rank 0's weights
-    log(trainer.precision_reason)
+    trainer, reward_fn, texts = load_components(cfg, log)              # every process starts from rank 0's weights
+    model, tok = trainer.model, trainer.tokenizer
     share = cfg.batch_size // d.world + (d.rank < cfg.batch_size % d.world)   # this process's samples of each step
     if d.world > 1: log(f'{d.world} processes: each samples and scores its share of the {cfg.batch_size} samples of a step, with its own seed.')
     torch.manual_seed(cfg.seed + d.rank)
