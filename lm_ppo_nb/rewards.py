@@ -12,7 +12,7 @@ import torch
 from lm_ppo.data import hub_available
 
 # %% auto #0
-__all__ = ['VaderReward', 'PipelineReward', 'TokenCountReward', 'choose_reward']
+__all__ = ['VaderReward', 'PipelineReward', 'TokenCountReward', 'PlainWordsReward', 'VarietyReward', 'choose_reward']
 
 # %% ../nbs/03b-rewards.ipynb #c6b391eb
 def _texts(queries: list[str], responses: list[str], include_query: bool) -> list[str]:
@@ -69,9 +69,27 @@ class TokenCountReward:
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
         return torch.tensor([len(self.pattern.findall(r)) for r in _texts(queries, responses, False)], dtype=torch.float32)
 
+# %% ../nbs/03b-rewards.ipynb #e5c0de02
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+
+def _words(text): return [w.lower() for w in _WORD.findall(text)]
+
+class PlainWordsReward:
+    "Plain language: minus the mean number of letters per word of each response (0 without words)."
+    def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
+        ws = [_words(r) for r in _texts(queries, responses, False)]
+        return torch.tensor([-sum(map(len, w)) / len(w) if w else 0.0 for w in ws], dtype=torch.float32)
+
+class VarietyReward:
+    "No repetition: the share of distinct words among each response's words (1 when none repeats; 0 without words)."
+    def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
+        ws = [_words(r) for r in _texts(queries, responses, False)]
+        return torch.tensor([len(set(w)) / len(w) if w else 0.0 for w in ws], dtype=torch.float32)
+
+
 # %% ../nbs/03b-rewards.ipynb #73cc55d2
-def choose_reward(name='auto') -> tuple[callable, str]:
-    "`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', 'count:WORD', 'model:PATH' (a `lm_ppo.reward_model.RewardModel`), a classifier name or path, or a callable."
+def choose_reward(name='auto', precision='auto') -> tuple[callable, str]:
+    "`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', 'count:WORD', 'model:PATH' (a `lm_ppo.reward_model.RewardModel`, run in `precision` as `lm_ppo.precision.choose_precision` resolves it), a classifier name or path, or a callable."
     if callable(name): return name, f'Using the reward function {getattr(name, "__name__", type(name).__name__)}, as given.'
     if not isinstance(name, str) or not name: raise ValueError(f"`name` should be 'auto', 'vader', 'distilbert', 'count:WORD', 'model:PATH', a model name or a callable, got {name!r}")
     if name == 'auto':
@@ -83,8 +101,9 @@ def choose_reward(name='auto') -> tuple[callable, str]:
     if name.startswith('count:'): return TokenCountReward(name[6:]), f'The reward is the number of times {name[6:]!r} appears in the response, as asked.'
     if name.startswith('model:'):
         from lm_ppo.reward_model import RewardModel                   # here: reward_model builds on this module
-        rm = RewardModel.from_pretrained(name[6:])
+        rm = RewardModel.from_pretrained(name[6:], dtype=precision)
         how = 'the last real token' if rm.pool == 'last' else f'the {rm.pool} over the response'
         return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} reading {how} of layer {rm.layer}), '
-                    f'normalised to mean 0 and std 1 on samples of the reference policy, as asked.')
+                    f'normalised to mean 0 and std 1 on samples of the reference policy, as asked; it scores in '
+                    f'{str(rm.dtype).replace("torch.", "")} ({rm.precision_reason})')
     return PipelineReward(name), f'The reward is the POSITIVE logit of the classifier {name} for query + response, as asked.'

@@ -49,7 +49,7 @@ class TrainConfig:
     cliprange_value: float = DEFAULT_CONFIG['cliprange_value']  # value clip
     vf_coef: float = DEFAULT_CONFIG['vf_coef']                  # value loss weight
     max_grad_norm: float | None = DEFAULT_CONFIG['max_grad_norm']      # clip the gradient norm (None: no clipping)
-    ratio_threshold: float | None = DEFAULT_CONFIG['ratio_threshold']  # skip a mini-batch whose mean policy ratio exceeds it
+    ratio_threshold: float | None = DEFAULT_CONFIG['ratio_threshold']  # skip a mini-batch past this mean ratio
     early_stop_kl: float | None = DEFAULT_CONFIG['early_stop_kl']      # stop a step's epochs past this KL
     reuse_cpu_memory: bool = DEFAULT_CONFIG['reuse_cpu_memory']
     query_min_len: int = 2              # query tokens, sampled per query
@@ -112,17 +112,16 @@ def answer(model, tokenizer, queries, cfg: TrainConfig, seed):
     rs = generate(model, queries, tokenizer, **cfg.generation_config())
     return rs, tokenizer.batch_decode(rs, skip_special_tokens=True)
 
+# %% ../nbs/03c-train.ipynb #batable1
 def before_after_table(query_texts, before, after, rewards_before, rewards_after):
-    "The before/after DataFrame, with mean and median rows."
-    df = pd.DataFrame({'query': query_texts, 'response (before)': before, 'response (after)': after,
-                       'reward (before)': np.asarray(rewards_before, dtype=float),
-                       'reward (after)': np.asarray(rewards_after, dtype=float)})
-    return df
+    "The before/after DataFrame: each query, its two responses and their rewards."
+    return pd.DataFrame({'query': query_texts, 'response (before)': before, 'response (after)': after,
+                         'reward (before)': np.asarray(rewards_before, dtype=float),
+                         'reward (after)': np.asarray(rewards_after, dtype=float)})
 
 def summarise(table):
     "Mean and median rewards before and after."
-    cols = ['reward (before)', 'reward (after)']
-    return table[cols].agg(['mean', 'median'])
+    return table[['reward (before)', 'reward (after)']].agg(['mean', 'median'])
 
 # %% ../nbs/03c-train.ipynb #0e17d047
 @dataclass
@@ -136,6 +135,7 @@ class TrainResult:
     out_dir: Path
     files: dict
 
+# %% ../nbs/03c-train.ipynb #trackrs1
 def _trackers(cfg, out):
     "An Accelerator logging to `cfg.log_with` (accelerate's trackers: TensorBoard, W&B, ...) under `out`, or None."
     if not cfg.log_with: return None
@@ -144,55 +144,82 @@ def _trackers(cfg, out):
     acc.init_trackers('lm_ppo', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     return acc
 
-def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, **overrides) -> TrainResult:
-    "Run PPO on `cfg` (a `TrainConfig`, or keyword overrides of its defaults); save history, curve, table and model in `cfg.out_dir`. `gold`: a reward fn only watched (history and table), never trained on."
-    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    d = Dist()                                                         # one process, or one of `accelerate launch`'s
-    main = d.is_main
-    if not main: log, progress = (lambda *a, **k: None), False         # logs, the bar and the files: the main process only
-    out = Path(cfg.out_dir)
-    if main: out.mkdir(parents=True, exist_ok=True); (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
-    torch.manual_seed(cfg.seed)
-    trainer, reward_fn, texts = load_components(cfg, log)              # every process starts from rank 0's weights
-    model, tok = trainer.model, trainer.tokenizer
-    share = cfg.batch_size // d.world + (d.rank < cfg.batch_size % d.world)   # this process's samples of each step
-    if d.world > 1: log(f'{d.world} processes: each samples and scores its share of the {cfg.batch_size} samples of a step, with its own seed.')
-    torch.manual_seed(cfg.seed + d.rank)
-    sampler = QuerySampler(texts, tok, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed + 1000 * d.rank)
-    eval_q = QuerySampler(texts, tok, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed + 10_000).sample(cfg.n_eval)
-    eval_txt = tok.batch_decode(eval_q, skip_special_tokens=True)
-    if main: _, before = answer(model, tok, eval_q, cfg, seed=cfg.seed); r_before = reward_fn(eval_txt, before)
+# %% ../nbs/03c-train.ipynb #smplrs01
+def _samplers(cfg: TrainConfig, texts, tokenizer, rank=0):
+    "The query sampler of process `rank`, and the held-out queries (token tensors; the same on every process)."
+    sampler = QuerySampler(texts, tokenizer, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed + 1000 * rank)
+    held_out = QuerySampler(texts, tokenizer, cfg.query_min_len, cfg.query_max_len, seed=cfg.seed + 10_000)
+    return sampler, held_out.sample(cfg.n_eval)
 
-    tracker = _trackers(cfg, out)
-    rows, t0 = [], time.time()
+def _held_out(trainer, eval_q, cfg: TrainConfig, reward_fn):
+    "The held-out queries as text, the policy's answers to them (the run's seed) and their rewards."
+    eval_txt = trainer.tokenizer.batch_decode(eval_q, skip_special_tokens=True)
+    _, answers = answer(trainer.model, trainer.tokenizer, eval_q, cfg, seed=cfg.seed)
+    return eval_txt, answers, reward_fn(eval_txt, answers)
+
+# %% ../nbs/03c-train.ipynb #ppostep1
+def _ppo_step(trainer, sampler, reward_fn, cfg: TrainConfig, share, gold=None):
+    "One PPO step on `share` fresh queries: the scores it trained on, its stats, and the `gold` scores (or None)."
+    tok = trainer.tokenizer
+    queries = sampler.sample(share)
+    responses = generate(trainer.compute_model, queries, tok, **cfg.generation_config())
+    q_txt, r_txt = (tok.batch_decode(x, skip_special_tokens=True) for x in (queries, responses))
+    scores = torch.as_tensor(reward_fn(q_txt, r_txt), dtype=torch.float32)   # [share]
+    stats = trainer.step(queries, responses, scores)
+    watched = None if gold is None else torch.as_tensor(gold(q_txt, r_txt), dtype=torch.float32)
+    return scores, stats, watched
+
+# %% ../nbs/03c-train.ipynb #runstep1
+def _run_steps(trainer, sampler, reward_fn, cfg: TrainConfig, d, out, progress=True, gold=None) -> pd.DataFrame:
+    "`cfg.steps` PPO steps, each a history row (saved to `out` by the main process); the history."
+    share = cfg.batch_size // d.world + (d.rank < cfg.batch_size % d.world)   # this process's samples of each step
+    tracker, rows, t0 = _trackers(cfg, out), [], time.time()
     bar = tqdm(range(1, cfg.steps + 1), desc='PPO', disable=not progress, file=sys.stdout)
     for step in bar:
-        queries = sampler.sample(share)
-        responses = generate(trainer.compute_model, queries, tok, **cfg.generation_config())
-        q_txt, r_txt = tok.batch_decode(queries, skip_special_tokens=True), tok.batch_decode(responses, skip_special_tokens=True)
-        scores = torch.as_tensor(reward_fn(q_txt, r_txt), dtype=torch.float32)
-        stats = trainer.step(queries, responses, scores)
+        scores, stats, watched = _ppo_step(trainer, sampler, reward_fn, cfg, share, gold)
         rows.append(history_row(step, d.gather(scores), stats, time.time() - t0))   # the global batch's scores
-        if gold is not None: rows[-1]['gold'] = float(d.gather(torch.as_tensor(gold(q_txt, r_txt), dtype=torch.float32)).mean())
-        history = pd.DataFrame(rows)
-        if main: history.to_csv(out/'history.csv', index=False)
+        if watched is not None: rows[-1]['gold'] = float(d.gather(watched).mean())
+        if d.is_main: pd.DataFrame(rows).to_csv(out/'history.csv', index=False)
         if tracker: tracker.log({k: v for k, v in rows[-1].items() if k != 'step'}, step=step)
         bar.set_postfix(reward=f"{rows[-1]['reward']:.3f}", kl=f"{rows[-1]['kl']:.2f}")
-    history = pd.DataFrame(rows)
     if tracker: tracker.end_training()
-    if not main: return TrainResult(history, pd.DataFrame(), model, tok, trainer, out, {})
+    return pd.DataFrame(rows)
 
-    _, after = answer(model, tok, eval_q, cfg, seed=cfg.seed)
-    table = before_after_table(eval_txt, before, after, r_before, reward_fn(eval_txt, after))
-    if gold is not None: table['gold (before)'], table['gold (after)'] = (torch.as_tensor(gold(eval_txt, t)).tolist() for t in (before, after))
-    table.to_csv(out/'before_after.csv', index=False, quoting=csv.QUOTE_NONNUMERIC)   # texts quoted: a response may hold '\r'
-    name = Path(str(getattr(model.config, '_name_or_path', '') or cfg.model)).name
+# %% ../nbs/03c-train.ipynb #saverun1
+def _save_run(cfg: TrainConfig, out, trainer, history, table) -> dict:
+    "Write the before/after table, the curve and the model into `out`; the paths of all the run's files."
+    table.to_csv(out/'before_after.csv', index=False, quoting=csv.QUOTE_NONNUMERIC)   # a response may hold '\r'
+    name = Path(str(getattr(trainer.model.config, '_name_or_path', '') or cfg.model)).name
     fig = plot_history(history, f"PPO on {name}: {cfg.steps} steps × {cfg.batch_size}")
     fig.savefig(out/'curve.png', dpi=110)
-    model.save_pretrained(out/'model'); tok.save_pretrained(out/'model')
-    files = dict(history=out/'history.csv', table=out/'before_after.csv', curve=out/'curve.png', model=out/'model',
-                 config=out/'config.json')
-    return TrainResult(history, table, model, tok, trainer, out, files)
+    trainer.model.save_pretrained(out/'model'); trainer.tokenizer.save_pretrained(out/'model')
+    return dict(history=out/'history.csv', table=out/'before_after.csv', curve=out/'curve.png', model=out/'model',
+                config=out/'config.json')
+
+# %% ../nbs/03c-train.ipynb #trainfn1
+def train(cfg: TrainConfig | None = None, progress=True, log=print, gold=None, **overrides) -> TrainResult:
+    """Run PPO on `cfg` (a `TrainConfig`, or keyword overrides of its defaults); save history, curve, table and model
+    in `cfg.out_dir`. `gold`: a reward fn only watched (history and table), never trained on."""
+    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
+    d, out = Dist(), Path(cfg.out_dir)                                  # one process, or one of `accelerate launch`'s
+    if not d.is_main: log, progress = (lambda *a, **k: None), False     # logs, bar and files: the main process only
+    if d.is_main:
+        out.mkdir(parents=True, exist_ok=True); (out/'config.json').write_text(json.dumps(asdict(cfg), indent=2))
+    torch.manual_seed(cfg.seed)
+    trainer, reward_fn, texts = load_components(cfg, log)              # every process starts from rank 0's weights
+    if d.world > 1: log(f'{d.world} processes: each samples and scores its share of the {cfg.batch_size} samples '
+                        'of a step, with its own seed.')
+    torch.manual_seed(cfg.seed + d.rank)
+    sampler, eval_q = _samplers(cfg, texts, trainer.tokenizer, d.rank)
+    if d.is_main: eval_txt, before, r_before = _held_out(trainer, eval_q, cfg, reward_fn)
+    history = _run_steps(trainer, sampler, reward_fn, cfg, d, out, progress, gold)
+    if not d.is_main: return TrainResult(history, pd.DataFrame(), trainer.model, trainer.tokenizer, trainer, out, {})
+    _, after, r_after = _held_out(trainer, eval_q, cfg, reward_fn)
+    table = before_after_table(eval_txt, before, after, r_before, r_after)
+    for when, answers in (('before', before), ('after', after)):
+        if gold is not None: table[f'gold ({when})'] = torch.as_tensor(gold(eval_txt, answers)).tolist()
+    files = _save_run(cfg, out, trainer, history, table)
+    return TrainResult(history, table, trainer.model, trainer.tokenizer, trainer, out, files)
 
 # %% ../nbs/03c-train.ipynb #c7f2105e
 def _bool(s):
