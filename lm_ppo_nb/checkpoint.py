@@ -147,7 +147,9 @@ def _let_go_all():
 # %% ../nbs/02b-checkpoint.ipynb #b2c6e0f4
 class FolderHold:
     "This process's hold on a session folder, shared by its sessions of that folder; `release()` (once per hold) lets go."
-    def __init__(self, folder, entry): self.folder, self._entry, self.held = folder, entry, True
+    def __init__(self, folder, entry, fresh):
+        self.folder, self._entry, self.held = folder, entry, True
+        self.fresh = fresh                    # this hold took the lock (no other hold of this process had it)
     def __repr__(self): return f"FolderHold({str(self.folder)!r}, held={self.held})"
 
     @property
@@ -178,7 +180,8 @@ def hold_folder(folder, wait=0.0, **about):
     folder = Path(folder).resolve(); folder.mkdir(parents=True, exist_ok=True)
     with _HELD_LOCK:
         entry = _HELD.get(folder)
-        if entry is None:
+        fresh = entry is None
+        if fresh:
             lock = FileLock(str(folder/LOCK_FILE), thread_local=False)
             try: lock.acquire(timeout=wait, poll_interval=0.05)
             except Timeout: raise FolderBusy(folder, _busy_holder(folder)) from None
@@ -188,4 +191,4 @@ def hold_folder(folder, wait=0.0, **about):
             _write_json(folder/HOLDER_FILE, holder)
             entry = _HELD[folder] = dict(lock=lock, count=0, holder=holder, took_over=left)
         entry['count'] += 1
-    return FolderHold(folder, entry)
+    return FolderHold(folder, entry, fresh)

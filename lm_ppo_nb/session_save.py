@@ -78,8 +78,10 @@ def _save(self: SessionSave, folder):
     self._begin('save', 1, what='saving')
     # one write for both: a kill can never leave a session whose history and trainer disagree
     try: self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
-    except OSError as e: raise OSError(e.errno, f'saving to {folder} failed ({e.strerror or e}): {_previous(folder)}; '
-                                                f'every label is in {self.log_path}') from e
+    except Exception as e:                # a full disk: OSError, or the error of the library that was writing
+        err = e.strerror if isinstance(e, OSError) and e.strerror else e
+        why = f'saving to {folder} failed ({err}): {_previous(folder)}; every label is in {self.log_path}'
+        raise (OSError(e.errno, why) if isinstance(e, OSError) else RuntimeError(why)) from e
     self._log([dict(event='save', time=log_time(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])], durable=True)
     if self.log_path.exists() and self.log_path.resolve() != (folder/'labels.jsonl').resolve():
         shutil.copyfile(self.log_path, folder/'labels.jsonl')
