@@ -292,9 +292,14 @@ def _snapshot(self: LabelSession):
     self._log(rows, durable=True)
     used = [it for it in self.batch if not it.skipped]
     self._in_flight = dict(items=list(self.batch))
-    return dict(rows=rows, submit=self.n_submits, batch=self.batch_id, items=list(self.batch), undo=list(self._undo),
-                queries=[it.query_ids for it in used], responses=[it.response_ids for it in used],
-                scores=[it.reward for it in used])
+    return self._record(rows, self.batch_id, [it.query_ids for it in used], [it.response_ids for it in used],
+                        [it.reward for it in used], items=self.batch, undo=self._undo)
+
+@patch
+def _record(self: LabelSession, rows, batch, queries, responses, scores, items=(), undo=(), extra=None):
+    "The one record a PPO step trains on, whoever made it: the logged rows, the batch and cards to put back if the step fails, the tensors, the rewards and extra history columns."
+    return dict(rows=rows, submit=self.n_submits, batch=batch, items=list(items), undo=list(undo), queries=queries,
+                responses=responses, scores=scores, extra=dict(extra or {}))
 
 @patch
 def _train_step(self: LabelSession, snap):
