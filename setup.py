@@ -18,7 +18,7 @@ def reqs(key): return shlex.split(cfg.get(key, ''))
 
 lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
-extras = {k: reqs(f'{k}_requirements') for k in ('dev', 'sentiment', 'interactive', 'app', 'peft', 'bench', 'docs')}
+extras = {k: reqs(f'{k}_requirements') for k in ('dev', 'sentiment', 'interactive', 'app', 'peft', 'encoder', 'bench', 'docs')}
 extras = {k: v for k, v in extras.items() if v}
 extras['all'] = sorted({r for k, v in extras.items() if k != 'bench' for r in v})
 
