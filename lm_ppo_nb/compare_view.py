@@ -155,7 +155,9 @@ def sync(self: ComparePanel):
             you = ', '.join(str(i + 1) for i in d.answer)
             model = '' if d.model_choice is None else (f' · the reward model had picked {d.model_choice + 1} '
                                                        + ('✓' if d.model_choice in d.answer else '✗'))
-            self.last.value = f'Last: you picked {you}{model}.'
+            step = ('' if len(d.answer) == len(d.responses) or not s.train_on_choices else f' · in PPO step {d.trained_step}'
+                    if d.trained_step is not None else ' · trains the policy in the next step')
+            self.last.value = f'Last: you picked {you}{model}{step}.'
     else: self.last.value = ''
 
 @patch
