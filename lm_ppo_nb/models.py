@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a-models.ipynb #2a1ccbc2
 from __future__ import annotations
-import contextlib, copy, os
+import contextlib, copy, inspect, os
 from pathlib import Path
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from safetensors.torch import save_file, load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 # %% auto #0
-__all__ = ['build_tiny_gpt2', 'ValueHead', 'AutoModelForCausalLMWithValueHead', 'low_precision_copy']
+__all__ = ['build_tiny_gpt2', 'ValueHead', 'lm_kwargs', 'output_cache', 'AutoModelForCausalLMWithValueHead', 'low_precision_copy']
 
 # %% ../nbs/00a-models.ipynb #40b4e3e5
 _TINY_TEXT = """the movie was great and the actors were wonderful
@@ -51,6 +51,28 @@ class ValueHead(nn.Module):
     def forward(self, hidden_states):
         h = self.dropout(hidden_states.to(self.summary.weight.dtype))
         return self.summary(h).squeeze(-1)
+
+# %% ../nbs/00a-models.ipynb #69854b12
+_PARAMS = {}
+
+def _forward_params(lm):
+    "The keyword names `lm.forward` takes (through a peft wrapper, those of the model it wraps); cached per class."
+    base = lm.get_base_model() if hasattr(lm, 'get_base_model') else lm
+    if type(base) not in _PARAMS: _PARAMS[type(base)] = frozenset(inspect.signature(base.forward).parameters)
+    return _PARAMS[type(base)]
+
+def lm_kwargs(lm, cache=None, logits_to_keep=0):
+    "Forward kwargs for a KV `cache` and for logits at the last `logits_to_keep` positions (0: all), named as `lm` takes them."
+    names, kw = _forward_params(lm), {}
+    if cache is not None: kw['cache' if 'cache' in names else 'past_key_values'] = cache
+    key = next((k for k in ('logits_to_keep', 'num_logits_to_keep') if k in names), None)
+    if logits_to_keep and key: kw[key] = logits_to_keep
+    return kw
+
+def output_cache(out):
+    "The KV cache a transformers forward returned (`out.cache`, or `out.past_key_values` before transformers 5)."
+    c = getattr(out, 'cache', None)
+    return c if c is not None else getattr(out, 'past_key_values', None)
 
 # %% ../nbs/00a-models.ipynb #9efe163a
 _VALUE_HEAD_FILE = 'value_head.safetensors'
@@ -101,13 +123,16 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
         if not self.is_peft: raise ValueError("reference(): this model has no adapters; pass a separate `ref_model`")
         return self.pretrained_model.disable_adapter()
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False, **kwargs):
-        "Logits [B, T, V], the cache (or None), and values [B, T]."
-        out = self.pretrained_model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                    past_key_values=past_key_values, use_cache=use_cache,
-                                    output_hidden_states=True, return_dict=True, **kwargs)
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, use_cache=False, logits_to_keep=0,
+                past_key_values=None, **kwargs):
+        "Logits [B, T, V] (the last `logits_to_keep` positions only, when > 0), the cache (or None), and values [B, T]."
+        lm = self.pretrained_model
+        kw = lm_kwargs(lm, cache if cache is not None else past_key_values, logits_to_keep)   # `past_key_values`: the old name
+        out = lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache,
+                 output_hidden_states=True, return_dict=True, **kw, **kwargs)
+        logits = out.logits[:, -logits_to_keep:] if logits_to_keep else out.logits    # a model without the option made all
         values = self.v_head(out.hidden_states[-1])                      # [B, T]
-        return out.logits, (out.past_key_values if use_cache else None), values
+        return logits, (output_cache(out) if use_cache else None), values
 
     def generate(self, *args, **kwargs):
         "The language model's `generate` (see `lm_ppo.rollout` for batching and padding)."

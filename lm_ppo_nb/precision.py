@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a-precision.ipynb #210435f2
 from __future__ import annotations
-import contextlib, copy, ctypes, os, sys, time, warnings
+import contextlib, copy, ctypes, os, sys, time, warnings, weakref
 from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,8 @@ from torch import nn
 from lm_ppo.models import low_precision_copy
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'EAGER_ATTENTION_MAX_LEN', 'Hardware', 'matmul_gflops', 'hardware', 'choose_precision', 'MixedPrecision',
-           'shared_copy', 'VocabGrads', 'set_attention', 'reuse_freed_memory', 'make_adam']
+__all__ = ['PRECISIONS', 'EAGER_ATTENTION_MAX_LEN', 'Hardware', 'matmul_gflops', 'hardware', 'choose_precision', 'compute_copy',
+           'MixedPrecision', 'shared_copy', 'VocabGrads', 'set_attention', 'reuse_freed_memory', 'make_adam']
 
 # %% ../nbs/02a-precision.ipynb #4f989de7
 @dataclass(frozen=True)
@@ -84,6 +84,35 @@ def choose_precision(precision='auto', device='cpu', hw: Hardware | None = None)
         warnings.warn(f"precision={precision!r} will be slow: {what}; precision='auto' or 'fp32' runs float32.", stacklevel=2)
     return precision, f"precision {precision!r}, as asked."
 
+# %% ../nbs/02a-precision.ipynb #951857fa
+def _version(t): return None if t.is_inference() else t._version   # None: untracked, always copied
+
+class _ComputeCopy:
+    "A low-precision copy of a model that follows its weights: `refresh()` re-copies those that may have changed."
+    def __init__(self, model, dtype):
+        self.model = low_precision_copy(model, dtype)
+        self.pairs = list(zip(model.parameters(), self.model.parameters()))   # (master, copy) weights
+        self.versions = [_version(m) for m, _ in self.pairs]
+
+    def refresh(self, force=False):
+        "Copy the trainable master weights and those changed in place since (all with `force`); how many."
+        stale = [i for i, (m, _) in enumerate(self.pairs)                # fused Adam leaves no version trace
+                 if force or m.requires_grad or self.versions[i] is None or _version(m) != self.versions[i]]
+        if stale:
+            with torch.no_grad(): torch._foreach_copy_([self.pairs[i][1] for i in stale], [self.pairs[i][0] for i in stale])
+        self.versions = [_version(m) for m, _ in self.pairs]
+        return len(stale)
+
+_COPIES = weakref.WeakKeyDictionary()                                  # model -> {dtype: _ComputeCopy}
+
+def compute_copy(model, dtype=torch.bfloat16):
+    "`model`'s compute copy in `dtype`: made on first use, then shared (a trainer's included) and kept in step with its weights."
+    copies = _COPIES.setdefault(model, {})
+    with torch.inference_mode(False):                                  # plain tensors even when called under inference mode
+        if dtype not in copies: copies[dtype] = _ComputeCopy(model, dtype)
+        copies[dtype].refresh()
+    return copies[dtype].model
+
 # %% ../nbs/02a-precision.ipynb #3830b9c3
 class MixedPrecision:
     "The passes' precision for `model`: its compute copy, the reference in the same precision, gradients to the master weights."
@@ -98,7 +127,8 @@ class MixedPrecision:
         self.shared = low is None and cpu and self.precision == 'fp32' and self.fp32_cpu_copy
         # the model every forward and backward pass runs in: a bf16 copy, the policy's own weights in modules of
         # its own (so the speed-ups below never touch the model you passed), or the model itself
-        self.compute_model = (low_precision_copy(model, low) if low else shared_copy(model) if self.shared else model)
+        self.compute_model = (compute_copy(model, low) if low else shared_copy(model) if self.shared else model)
+        self._copy = _COPIES[model][low] if low else None              # shared with `generate(model, dtype=low)`
         self._pairs = list(zip(model.parameters(), self.compute_model.parameters()))   # (master, compute) weights
         lm = getattr(model, 'pretrained_model', model)
         own = self.compute_model is not model
@@ -120,10 +150,8 @@ class MixedPrecision:
             set_attention(model, 'eager' if n_tokens <= EAGER_ATTENTION_MAX_LEN else self._attn_default)
 
     def sync(self, trainable_only=True):
-        "Refresh the compute copy from the master weights (a no-op when they share their weights)."
-        if self.compute_model is self.model or self.shared: return
-        pairs = [(m, c) for m, c in self._pairs if m.requires_grad or not trainable_only]
-        with torch.no_grad(): torch._foreach_copy_([c for _, c in pairs], [m for m, _ in pairs])
+        "Refresh the compute copy: the master weights changed since (all with `trainable_only=False`); a no-op when shared."
+        if self._copy is not None: self._copy.refresh(force=not trainable_only)   # else: one set of weights
 
     def zero_grad(self):
         "Start a mini-batch: no gradient in the compute model, the vocabulary buffers overwritten by the next backward."
