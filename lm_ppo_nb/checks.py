@@ -15,34 +15,56 @@ __all__ = ['check_models', 'token_list', 'check_scores', 'check_inputs']
 # %% ../nbs/02d-checks.ipynb #d7dc3a82
 def _lm(model): return getattr(model, 'pretrained_model', model)
 
+def _check_policy(model):
+    "The policy: a model with a value head (`lm_ppo.models.AutoModelForCausalLMWithValueHead`), with trainable weights."
+    if not isinstance(model, nn.Module) or not isinstance(getattr(model, 'v_head', None), nn.Module):
+        raise TypeError("`model`: expected a causal LM with a value head "
+                        f"(lm_ppo.models.AutoModelForCausalLMWithValueHead), got {type(model).__name__}; "
+                        "wrap a transformers model with AutoModelForCausalLMWithValueHead(model)")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("`model`: expected trainable parameters, got none (all have requires_grad=False)")
+
+# %% ../nbs/02d-checks.ipynb #chkref01
+def _check_reference(model, ref_model):
+    "The reference: a separate model (no shared tensors) with the policy's vocabulary, on the policy's device."
+    if ref_model is model:
+        raise ValueError("`ref_model`: expected a separate frozen model, got the policy itself; "
+                         "pass ref_model=None for a frozen copy")
+    if not isinstance(ref_model, nn.Module):
+        raise TypeError(f"`ref_model`: expected a model (or None), got {type(ref_model).__name__}")
+    shared = {id(p) for p in model.parameters()} & {id(p) for p in ref_model.parameters()}
+    if shared:
+        raise ValueError(f"`ref_model`: shares {len(shared)} parameter tensor(s) with the policy; "
+                         "pass a separate copy or None")
+    v = _lm(model).get_output_embeddings()
+    rv = _lm(ref_model).get_output_embeddings() if hasattr(_lm(ref_model), 'get_output_embeddings') else None
+    if v is not None and rv is not None and v.weight.shape[0] != rv.weight.shape[0]:
+        raise ValueError(f"`ref_model`: expected the policy's vocabulary of {v.weight.shape[0]} tokens, "
+                         f"got {rv.weight.shape[0]}")
+    d, rd = next(model.parameters()).device, next(ref_model.parameters()).device
+    if d != rd: raise ValueError(f"`ref_model`: expected it on the policy's device {d}, got {rd}")
+
+# %% ../nbs/02d-checks.ipynb #chkopt01
+def _check_optimizer(model, optimizer):
+    "The optimizer: a `torch.optim.Optimizer` over the policy's parameters only."
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"`optimizer`: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    ours = {id(p) for p in model.parameters()}
+    if any(id(p) not in ours for g in optimizer.param_groups for p in g['params']):
+        raise ValueError("`optimizer`: expected an optimizer over the policy's parameters, got one over other tensors")
+
 def check_models(model, ref_model, optimizer):
     "Check the policy, the reference and the optimizer before the trainer changes anything."
-    if not isinstance(model, nn.Module) or not isinstance(getattr(model, 'v_head', None), nn.Module):
-        raise TypeError(f"`model`: expected a causal LM with a value head (lm_ppo.models.AutoModelForCausalLMWithValueHead), "
-                        f"got {type(model).__name__}; wrap a transformers model with AutoModelForCausalLMWithValueHead(model)")
-    params = list(model.parameters())
-    if not any(p.requires_grad for p in params): raise ValueError("`model`: expected trainable parameters, got none (all have requires_grad=False)")
-    if ref_model is not None:
-        if ref_model is model: raise ValueError("`ref_model`: expected a separate frozen model, got the policy itself; pass ref_model=None for a frozen copy")
-        if not isinstance(ref_model, nn.Module): raise TypeError(f"`ref_model`: expected a model (or None), got {type(ref_model).__name__}")
-        shared = {id(p) for p in params} & {id(p) for p in ref_model.parameters()}
-        if shared: raise ValueError(f"`ref_model`: shares {len(shared)} parameter tensor(s) with the policy; pass a separate copy or None")
-        v, rv = _lm(model).get_output_embeddings(), _lm(ref_model).get_output_embeddings() if hasattr(_lm(ref_model), 'get_output_embeddings') else None
-        if v is not None and rv is not None and v.weight.shape[0] != rv.weight.shape[0]:
-            raise ValueError(f"`ref_model`: expected the policy's vocabulary of {v.weight.shape[0]} tokens, got {rv.weight.shape[0]}")
-        d, rd = params[0].device, next(ref_model.parameters()).device
-        if d != rd: raise ValueError(f"`ref_model`: expected it on the policy's device {d}, got {rd}")
-    if optimizer is not None:
-        if not isinstance(optimizer, torch.optim.Optimizer): raise TypeError(f"`optimizer`: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
-        ours = {id(p) for p in params}
-        if any(id(p) not in ours for g in optimizer.param_groups for p in g['params']):
-            raise ValueError("`optimizer`: expected an optimizer over the policy's parameters, got one over other tensors")
+    _check_policy(model)
+    if ref_model is not None: _check_reference(model, ref_model)
+    if optimizer is not None: _check_optimizer(model, optimizer)
 
 # %% ../nbs/02d-checks.ipynb #8eabb288
 def _plain(x, where):
     "Refuse tensors torch's ordinary ops can't read: sparse, nested, meta-device, quantized."
     if x.is_nested or x.layout != torch.strided or x.is_meta or x.is_quantized:
-        kind = 'nested' if x.is_nested else 'meta-device' if x.is_meta else 'quantized' if x.is_quantized else str(x.layout)
+        kind = ('nested' if x.is_nested else 'meta-device' if x.is_meta else 'quantized' if x.is_quantized
+                else str(x.layout))
         raise TypeError(f"`{where}`: expected an ordinary (dense) tensor, got a {kind} tensor")
 
 def token_list(xs, name):
@@ -57,55 +79,74 @@ def token_list(xs, name):
             raise TypeError(f"`{where}`: expected integer token ids, got a numpy array of dtype {x.dtype}")
     return as_list(xs, name)
 
+# %% ../nbs/02d-checks.ipynb #real0001
+def _real_array(x, where):
+    "A float64 tensor from a numpy array or scalar of real numbers (no masked entries)."
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmaskarray(x).any():
+        raise ValueError(f"`{where}`: expected numbers, got a numpy masked array with masked entries")
+    a = np.asarray(np.ma.getdata(x))
+    if a.dtype.kind not in 'iuf': raise TypeError(f"`{where}`: expected real numbers, got numpy dtype {a.dtype}")
+    return torch.from_numpy(a.astype(np.float64))
+
 def _real(x, where):
-    "A float64 tensor from a number, a 0-d/1-d tensor or a numpy value; a TypeError/ValueError naming `where` otherwise."
+    "A float64 tensor from a number, a 0-d/1-d tensor or a numpy value; otherwise an error naming `where`."
     if isinstance(x, torch.Tensor):
         _plain(x, where)
-        if x.requires_grad: raise ValueError(f"`{where}`: expected plain numbers, got a tensor that carries an autograd graph; detach it")
-        if x.dtype == torch.bool or x.is_complex(): raise TypeError(f"`{where}`: expected real numbers, got dtype {x.dtype}")
+        if x.requires_grad:
+            raise ValueError(f"`{where}`: expected plain numbers, got a tensor that carries an autograd graph; "
+                             "detach it")
+        if x.dtype == torch.bool or x.is_complex():
+            raise TypeError(f"`{where}`: expected real numbers, got dtype {x.dtype}")
         return x.detach().cpu().to(torch.float64)
-    if isinstance(x, (np.ndarray, np.generic)):
-        if isinstance(x, np.ma.MaskedArray) and np.ma.getmaskarray(x).any():
-            raise ValueError(f"`{where}`: expected numbers, got a numpy masked array with masked entries")
-        a = np.asarray(np.ma.getdata(x))
-        if a.dtype.kind not in 'iuf': raise TypeError(f"`{where}`: expected real numbers, got numpy dtype {a.dtype}")
-        return torch.from_numpy(a.astype(np.float64))
-    if isinstance(x, bool) or not isinstance(x, (int, float)): raise TypeError(f"`{where}`: expected a number, got {type(x).__name__}")
+    if isinstance(x, (np.ndarray, np.generic)): return _real_array(x, where)
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"`{where}`: expected a number, got {type(x).__name__}")
     try: return torch.tensor(float(x), dtype=torch.float64)
-    except OverflowError: raise ValueError(f"`{where}`: expected a finite number, got an int too large for a float") from None
+    except OverflowError:
+        raise ValueError(f"`{where}`: expected a finite number, got an int too large for a float") from None
 
+# %% ../nbs/02d-checks.ipynb #chkscor1
 def check_scores(scores, n):
     "Scores as a float32 `[n]` tensor, checked."
     if isinstance(scores, (list, tuple)):
         vals = [_real(s, f'scores[{i}]') for i, s in enumerate(scores)]
         for i, v in enumerate(vals):
-            if v.numel() != 1: raise ValueError(f"`scores[{i}]`: expected one scalar per sample, got a non-scalar entry of shape {tuple(v.shape)}")
+            if v.numel() != 1:
+                raise ValueError(f"`scores[{i}]`: expected one scalar per sample, got a non-scalar entry of shape "
+                                 f"{tuple(v.shape)}")
         scores = torch.stack([v.reshape(()) for v in vals]) if vals else torch.zeros(0, dtype=torch.float64)
     elif isinstance(scores, (torch.Tensor, np.ndarray)): scores = _real(scores, 'scores')
     else: raise TypeError(f"`scores`: expected a [batch] tensor or a list of numbers, got {type(scores).__name__}")
     if scores.dim() == 2 and scores.shape[1] == 1: scores = scores[:, 0]
-    if scores.shape != (n,): raise ValueError(f"`scores`: expected shape ({n},) (one scalar per sample), got {tuple(scores.shape)}")
+    if scores.shape != (n,):
+        raise ValueError(f"`scores`: expected shape ({n},) (one scalar per sample), got {tuple(scores.shape)}")
     scores = scores.to(torch.float32)                                  # beyond float32's range -> inf -> refused below
     bad = (~torch.isfinite(scores)).nonzero()
-    if len(bad): raise ValueError(f"`scores`: expected finite numbers (within float32's range), got {scores[bad[0, 0]].item()} at index {bad[0, 0].item()}")
+    if len(bad): raise ValueError(f"`scores`: expected finite numbers (within float32's range), got "
+                                  f"{scores[bad[0, 0]].item()} at index {bad[0, 0].item()}")
     return scores
 
+# %% ../nbs/02d-checks.ipynb #chkinpt1
+def _check_tokens(queries, responses, vocab_size, max_len=None):
+    "Every sequence non-empty with ids in [0, `vocab_size`); each query + response within `max_len` positions."
+    for name, seqs in (('queries', queries), ('responses', responses)):
+        for i, s in enumerate(seqs):
+            if len(s) == 0: raise ValueError(f"`{name}[{i}]`: expected at least one token, got an empty sequence")
+            if s.min() < 0 or s.max() >= vocab_size:
+                raise ValueError(f"`{name}[{i}]`: expected token ids in [0, {vocab_size}), got "
+                                 f"{s.min().item()}..{s.max().item()}")
+    for i, (q, r) in enumerate(zip(queries, responses) if max_len else []):
+        if len(q) + len(r) > max_len:
+            raise ValueError(f"`queries[{i}]` + `responses[{i}]`: expected at most the model's {max_len} positions, "
+                             f"got {len(q)} + {len(r)} = {len(q) + len(r)} tokens")
+
 def check_inputs(queries, responses, scores, vocab_size, max_len=None, device='cpu'):
-    "Checked inputs on `device`: lists of 1-D token tensors (ids in [0, `vocab_size`), query + response within `max_len`) and a `[batch]` float32 score tensor."
+    """Checked inputs on `device`: lists of 1-D token tensors (ids in [0, `vocab_size`), query + response within
+    `max_len`) and a `[batch]` float32 score tensor."""
     queries, responses = token_list(queries, 'queries'), token_list(responses, 'responses')
     if len(queries) == 0: raise ValueError("`queries`: expected at least one query, got none")
     if len(responses) != len(queries):
         raise ValueError(f"`responses`: expected {len(queries)} responses (one per query), got {len(responses)}")
     scores = check_scores(scores, len(queries))
-    for name, seqs in (('queries', queries), ('responses', responses)):
-        for i, s in enumerate(seqs):
-            if len(s) == 0: raise ValueError(f"`{name}[{i}]`: expected at least one token, got an empty sequence")
-            if s.min() < 0 or s.max() >= vocab_size:
-                raise ValueError(f"`{name}[{i}]`: expected token ids in [0, {vocab_size}), got {s.min().item()}..{s.max().item()}")
-    if max_len:
-        for i, (q, r) in enumerate(zip(queries, responses)):
-            if len(q) + len(r) > max_len:
-                raise ValueError(f"`queries[{i}]` + `responses[{i}]`: expected at most the model's {max_len} positions, "
-                                 f"got {len(q)} + {len(r)} = {len(q) + len(r)} tokens")
-    d = device
-    return [q.to(d) for q in queries], [r.to(d) for r in responses], scores.to(d)
+    _check_tokens(queries, responses, vocab_size, max_len)
+    return [q.to(device) for q in queries], [r.to(device) for r in responses], scores.to(device)
