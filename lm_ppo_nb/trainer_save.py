@@ -20,11 +20,12 @@ __all__ = ['TrainerSave']
 _STATE_JSON, _STATE_TENSORS = 'trainer_state.json', 'trainer_state.safetensors'   # the JSON is written last: the marker
 
 class TrainerSave:
-    "Save and resume of a `PPOTrainer` (its base class): model, optimizer, KL controller, counters and the reference's identity."
+    "Save and resume of a `PPOTrainer` (its base class): model, optimizer, KL controller, counters, reference identity."
 
+# %% ../nbs/02e-trainer-save.ipynb #fingpr01
 def _fingerprint(model):
-    """A fingerprint of `model`'s LM weights (a value head is unused) in float32, the same on any machine and thread count:
-    the sha256 of each weight's shape and the sum of its float32 bit patterns as integers (integer sums are exact in any order)."""
+    """A fingerprint of `model`'s LM weights (a value head is unused) in float32, the same on any machine and thread
+    count: the sha256 of each weight's shape and the integer sum of its float32 bit patterns (exact in any order)."""
     h = hashlib.sha256()
     with torch.no_grad():
         for p in _lm(model).parameters():
@@ -33,10 +34,11 @@ def _fingerprint(model):
     return h.hexdigest()[:16]
 
 def _identity(ref_model):
-    """Where the reference comes from: the policy's adapters off (`None`), or a model named by its path and the fingerprint
-    of its weights as given — not of a bf16 compute copy, so a checkpoint loads whatever precision either trainer runs in."""
+    """Where the reference comes from: the policy's adapters off (`None`), or a model named by its path and the
+    fingerprint of its weights as given — not of a bf16 compute copy, so a checkpoint loads in any precision."""
     if ref_model is None: return dict(kind='adapters-off')
-    return dict(kind='model', name_or_path=str(getattr(_lm(ref_model).config, '_name_or_path', '')), fingerprint=_fingerprint(ref_model))
+    name = str(getattr(_lm(ref_model).config, '_name_or_path', ''))
+    return dict(kind='model', name_or_path=name, fingerprint=_fingerprint(ref_model))
 
 # %% ../nbs/02e-trainer-save.ipynb #1e6869f9
 @patch
@@ -54,6 +56,7 @@ def state_dict(self: TrainerSave):
               optimizer=dict(param_groups=opt['param_groups'], state=state))
     return js, tensors
 
+# %% ../nbs/02e-trainer-save.ipynb #statedi2
 @patch
 def load_state_dict(self: TrainerSave, js, tensors):
     "Restore `state_dict()`'s output."
@@ -65,9 +68,11 @@ def load_state_dict(self: TrainerSave, js, tensors):
     self.kl_ctl.value, self.n_steps = js['kl_coef'], js['n_steps']
     self.generator.set_state(tensors['generator'])
 
+# %% ../nbs/02e-trainer-save.ipynb #savefn01
 @patch
 def save(self: TrainerSave, folder, extra=None):
-    "Save model (+ value head) and trainer state to `folder`, atomically (by the main process); `extra`: more files for the same write."
+    """Save model (+ value head) and trainer state to `folder`, atomically (by the main process); `extra`: more files
+    for the same write."""
     if not self.dist.is_main: self.dist.barrier(); return Path(folder)
     js, tensors = self.state_dict()
     def write(tmp):
@@ -81,13 +86,8 @@ def save(self: TrainerSave, folder, extra=None):
 
 # %% ../nbs/02e-trainer-save.ipynb #2895c1be
 @patch
-def load(self: TrainerSave, folder):
-    "Restore a `save`d model and trainer state into this trainer."
-    folder = recover(folder, _STATE_JSON)
-    if not (folder/_STATE_JSON).is_file():
-        raise FileNotFoundError(f"`folder`: expected a folder written by PPOTrainer.save (with {_STATE_JSON}), got {folder}")
-    js = json.loads((folder/_STATE_JSON).read_text(encoding='utf-8'))
-    tensors = load_file(folder/_STATE_TENSORS)
+def _load_weights(self: TrainerSave, folder):
+    "The model weights (or a LoRA policy's adapters) and the value head in `folder`, into this trainer's model."
     kind, sd = read_model_weights(folder)
     lm = _lm(self.model)
     if kind == 'adapters':
@@ -95,18 +95,34 @@ def load(self: TrainerSave, folder):
         set_peft_model_state_dict(lm, sd)
     else:
         missing, unexpected = lm.load_state_dict(sd, strict=False)
-        tied = {k for k in missing if k in {n for n, _ in lm.named_parameters(remove_duplicate=False)} - {n for n, _ in lm.named_parameters()}}
+        names = {n for n, _ in lm.named_parameters(remove_duplicate=False)} - {n for n, _ in lm.named_parameters()}
+        tied = {k for k in missing if k in names}
         if unexpected or set(missing) - tied:
-            raise ValueError(f"`folder`: its weights don't fit this model (missing {sorted(set(missing) - tied)[:5]}, unexpected {unexpected[:5]})")
+            raise ValueError(f"`folder`: its weights don't fit this model (missing {sorted(set(missing) - tied)[:5]}, "
+                             f"unexpected {unexpected[:5]})")
     self.model.v_head.load_state_dict(load_file(folder/'value_head.safetensors', device=str(self.device)))
+
+# %% ../nbs/02e-trainer-save.ipynb #loadfn01
+@patch
+def load(self: TrainerSave, folder):
+    "Restore a `save`d model and trainer state into this trainer."
+    folder = recover(folder, _STATE_JSON)
+    if not (folder/_STATE_JSON).is_file():
+        raise FileNotFoundError(f"`folder`: expected a folder written by PPOTrainer.save (with {_STATE_JSON}), "
+                                f"got {folder}")
+    js = json.loads((folder/_STATE_JSON).read_text(encoding='utf-8'))
+    tensors = load_file(folder/_STATE_TENSORS)
+    self._load_weights(folder)
     self.load_state_dict(js, {k: v.to(self.device) if k != 'generator' else v for k, v in tensors.items()})
     self._check_reference(js.get('reference', {}))
     if js.get('precision', self.precision) != self.precision:
-        warnings.warn(f"the checkpoint was trained in {js['precision']}, this trainer runs {self.precision}: training goes on, "
-                      f"but not bit for bit as it would have (precision={js['precision']!r} resumes exactly)", stacklevel=2)
+        warnings.warn(f"the checkpoint was trained in {js['precision']}, this trainer runs {self.precision}: training "
+                      f"goes on, but not bit for bit as it would have (precision={js['precision']!r} resumes exactly)",
+                      stacklevel=2)
     self.mp.sync(trainable_only=False)                                 # the bf16 copy follows the loaded weights
     return self
 
+# %% ../nbs/02e-trainer-save.ipynb #chkref02
 @patch
 def _check_reference(self: TrainerSave, saved):
     "Make sure the reference is the one the checkpoint was trained against; reload it from its source if it is not."
