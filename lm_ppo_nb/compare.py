@@ -239,9 +239,13 @@ def _choice_step(self: LearningSession):
     with self._lock: todo, self._pending = list(self._pending), []
     if not todo: return None
     rewards = [choice_rewards(len(c.responses), c.answer) for c in todo]
+    extra = dict(kind='choices', n_choices=len(todo))
+    if self.reward_fn is not None:                                         # the gold of these samples: watched, never trained on
+        g = self._score([c.query for c in todo for _ in c.responses], [r for c in todo for r in c.responses])
+        extra['gold'] = sum(g) / len(g)
     with self._lock: self.n_submits += 1
     snap = self._record([], self.n_batches, [c.query_ids for c in todo for _ in c.responses], [r for c in todo for r in c.response_ids],
-                        [x for rs in rewards for x in rs], extra=dict(kind='choices', n_choices=len(todo)))
+                        [x for rs in rewards for x in rs], extra=extra)
     entry = self._train_step(snap)
     if entry is None:                                                      # cancelled: they wait for the next step
         with self._lock: self._pending = todo + self._pending
