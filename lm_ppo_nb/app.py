@@ -73,7 +73,8 @@ def _look(folder):
     s = log_summary(Path(folder)/'labels.jsonl')
     last = ''.join(f'<li><b>{html.escape(l.query)}</b> → {html.escape(_said(l))}</li>' for l in reversed(s['last']))
     when = f", the last at {str(s['last_time']).replace('T', ' ')[:19]} UTC" if s['last_time'] else ''
-    return (f"<p>So far: <b>{s['choices']} choices</b>, <b>{s['ratings']} ratings</b>, {s['steps']} PPO steps{when}.</p>"
+    n = lambda k, what: f"{s[k]} {what}{'' if s[k] == 1 else 's'}"
+    return (f"<p>So far: <b>{n('choices', 'choice')}</b>, <b>{n('ratings', 'rating')}</b>, {n('steps', 'PPO step')}{when}.</p>"
             + (f'<p>The last ones:</p><ul>{last}</ul>' if last else ''))
 
 # %% ../nbs/05e-app.ipynb #e9a3c5d7
@@ -147,10 +148,14 @@ def access(ip, port, no_token=False):
 NO_TOKEN = ("--no-token: no token. Anyone who can reach {url} can open the labelling page — each page starts a Python "
             "process under your user on this machine — see the label log's summary, label into {folder} and train the model")
 
-def voila_command(nb_path, port=8866, ip='127.0.0.1', no_browser=True, token=False):
-    "The Voila command line that serves `nb_path`; `token`: ask for the token in $JUPYTER_TOKEN (kept out of the process list)."
+def voila_command(nb_path, port=8866, ip='127.0.0.1', no_browser=True, token=False, cull_after=600):
+    """The Voila command line that serves `nb_path`; `token`: ask for the token in $JUPYTER_TOKEN (kept out of the process
+    list). A page's kernel ends when the page is closed (Voila's unload beacon, which needs the XSRF check off: Voila
+    sets no XSRF cookie), or `cull_after` s after its page went away without saying so; it then lets go of the folder."""
     cmd = [sys.executable, '-m', 'voila', str(nb_path), f'--port={port}', f'--Voila.ip={ip}', '--strip_sources=True',
-           '--theme=light', '--show_tracebacks=True', '--ServerApp.port_retries=0']
+           '--theme=light', '--show_tracebacks=True', '--ServerApp.port_retries=0',
+           '--Voila.tornado_settings={"disable_check_xsrf": True}',
+           f'--MappingKernelManager.cull_idle_timeout={cull_after}', f'--MappingKernelManager.cull_interval={min(60, cull_after)}']
     return cmd + (['--token'] if token else []) + (['--no-browser'] if no_browser else [])
 
 def main(argv=None):
