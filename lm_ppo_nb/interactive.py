@@ -27,31 +27,25 @@ def _trainer_from(model, tokenizer=None, config=None):
     return trainer, trainer.tokenizer
 
 # %% ../nbs/05a-interactive.ipynb #08f412a3
-_ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'asking': '❓', 'saving': '💾', 'loading': '📂'}
+_ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'asking': '❓', 'saving': '💾',
+          'loading': '📂'}
 
 class InteractiveTrainer:
     "Train a language model with PPO from your rewards, in a notebook: display it, label the cards, press Train."
     def __init__(self, trainer=None, queries=None, reward_fn=None, *, model=None, tokenizer=None, config=None,
                  batch_size=8, folder='runs/interactive', mode='manual', scale='pm1', gen_kwargs=None, target=None,
-                 label_ahead=True, session=None, start=True, style='rate', reward_model=None, n_responses=4, **learning):
+                 label_ahead=True, session=None, start=True, style='rate', reward_model=None, n_responses=4,
+                 **learning):
         if widgets is None: raise ImportError("InteractiveTrainer needs ipywidgets: pip install 'ipywidgets>=8'")
         if session is None:
             if trainer is None: trainer, tokenizer = _trainer_from(model, tokenizer, config)
-            kw = dict(tokenizer=tokenizer, batch_size=batch_size, folder=folder, mode=mode, scale=scale, gen_kwargs=gen_kwargs,
-                      target=target, label_ahead=label_ahead)
+            kw = dict(tokenizer=tokenizer, batch_size=batch_size, folder=folder, mode=mode, scale=scale,
+                      gen_kwargs=gen_kwargs, target=target, label_ahead=label_ahead)
             if style == 'compare' or reward_model is not None or learning:   # the session that learns a reward model
-                session = LearningSession(trainer, queries, reward_fn, reward_model=reward_model, n_responses=n_responses,
-                                          style=style, **learning, **kw)
+                session = LearningSession(trainer, queries, reward_fn, reward_model=reward_model,
+                                          n_responses=n_responses, style=style, **learning, **kw)
             else: session = LabelSession(trainer, queries, reward_fn, **kw)
-        self.session, self.cursor, self.show_suggestions = session, 0, True
-        self.learning = isinstance(session, LearningSession)
-        self._local, self._ui_lock, self._note_html, self._keys_seen = threading.local(), threading.RLock(), '', ''
-        self._build()
-        session.subscribe(self._on_event)
-        self._sync_all()
-        if start and self.learning and session.style == 'compare':
-            if not session.comparisons: session.next_comparisons()
-        elif start and not session.batch: session.next_batch()
+        self._attach(session, start)
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
@@ -59,34 +53,64 @@ class InteractiveTrainer:
         "Wait for the session's worker thread (tests and scripts)."
         return self.session.wait(timeout)
 
-# %% ../nbs/05a-interactive.ipynb #ec863e0d
+# %% ../nbs/05a-interactive.ipynb #attach01
 @patch
-def _build(self: InteractiveTrainer):
-    "Create the widgets and wire them to the session."
+def _attach(self: InteractiveTrainer, session, start=True):
+    "Show `session`: build the widgets, sync them, subscribe to its events, and start its first batch if asked."
+    self.session, self.cursor, self.show_suggestions = session, 0, True
+    self.learning = isinstance(session, LearningSession)
+    self._local, self._ui_lock, self._note_html, self._keys_seen = threading.local(), threading.RLock(), '', ''
+    self._build()
+    session.subscribe(self._on_event)
+    self._sync_all()
+    if start and self.learning and session.style == 'compare':
+        if not session.comparisons: session.next_comparisons()
+    elif start and not session.batch: session.next_batch()
+
+# %% ../nbs/05a-interactive.ipynb #ec863e0d
+def _button(desc, tip, **kw):
+    "A toolbar button."
+    return widgets.Button(description=desc, tooltip=tip, layout=widgets.Layout(width='auto', height='36px'), **kw)
+
+@patch
+def _build_progress(self: InteractiveTrainer):
+    "The status line, the progress bar and its text, and the Cancel button."
     W, L = widgets, widgets.Layout
-    s = self.session
-    btn = lambda desc, tip, **kw: W.Button(description=desc, tooltip=tip, layout=L(width='auto', height='36px'), **kw)
     self.status = W.HTML(); self.status.add_class('lm-ppo-status')
     self.progress = W.FloatProgress(min=0, max=1, layout=L(width='140px', display='none'))
     self.progress_text = W.HTML(); self.progress_text.add_class('lm-ppo-progress-text')
-    self.cancel_button = W.Button(description='Cancel step', tooltip='stop this PPO step at its next mini-batch; the weights stay as they were',
-                                  button_style='warning', layout=L(width='auto', height='28px'))
+    self.cancel_button = W.Button(description='Cancel step', button_style='warning',
+                                  layout=L(width='auto', height='28px'),
+                                  tooltip='stop this PPO step at its next mini-batch; the weights stay as they were')
     self.cancel_button.add_class('lm-ppo-cancel')
     self.cancel_button.layout.display = 'none'
-    self.train_button = W.Button(description='Train ▶', button_style='success', tooltip='one PPO step on this batch (key t)',
-                                 layout=L(width='110px', height='36px'))
+
+# %% ../nbs/05a-interactive.ipynb #buildtb1
+@patch
+def _build_rating(self: InteractiveTrainer):
+    "Train, Accept, Accept all, Undo, New batch, the suggestions switch, the keys box, the note and the error box."
+    W, L, s = widgets, widgets.Layout, self.session
+    self.train_button = W.Button(description='Train ▶', button_style='success',
+                                 layout=L(width='110px', height='36px'),
+                                 tooltip='one PPO step on this batch (key t)')
     self.train_button.add_class('lm-ppo-train')
-    self.accept_button = btn('Accept', 'take the focused card\'s suggestion as your label (key a)', icon='check')
-    self.accept_all_button = btn('Accept all', 'every card without a reward takes its suggestion')
-    self.undo_button = btn('Undo', 'take back the last label (key u)', icon='undo')
-    self.new_button = btn('New batch', 'drop this batch and generate another', icon='refresh')
+    self.accept_button = _button('Accept', 'take the focused card\'s suggestion as your label (key a)', icon='check')
+    self.accept_all_button = _button('Accept all', 'every card without a reward takes its suggestion')
+    self.undo_button = _button('Undo', 'take back the last label (key u)', icon='undo')
+    self.new_button = _button('New batch', 'drop this batch and generate another', icon='refresh')
     keys = ' '.join(scale_keys(s.scale)) if s.scale in ('pm1', 'likert') else '1 2 3'
     self.keys = KeysBox(placeholder=f'keys: {keys} reward · a accept · s skip · u undo · n/p next/prev · t train',
-                       continuous_update=True, layout=L(flex='1 1 auto', width='auto', height='36px'))
+                        continuous_update=True, layout=L(flex='1 1 auto', width='auto', height='36px'))
     self.keys.add_class('lm-ppo-keys')
     self.suggestions_box = W.Checkbox(value=True, description='show suggestions', indent=False, layout=L(width='150px'))
     self.note = W.HTML(); self.note.add_class('lm-ppo-note')
     self.errors = ErrorBox(s, self._ui_lock)
+
+# %% ../nbs/05a-interactive.ipynb #buildbd1
+@patch
+def _build_body(self: InteractiveTrainer):
+    "One card per slot of the batch, the curve, the last step's numbers, and the box for typed queries."
+    W, L, s = widgets, widgets.Layout, self.session
     self.cards = [Card(self, k) for k in range(s.batch_size)]
     self.plot = W.Image(format='png', value=s.plot_png(), layout=L(width='100%', max_width='900px'))
     self.plot.add_class('lm-ppo-plot')
@@ -95,41 +119,68 @@ def _build(self: InteractiveTrainer):
                               layout=L(width='50%', height='48px'))
     self.pending.add_class('lm-ppo-pending')
     self.pending_count = W.HTML(); self.pending_count.add_class('lm-ppo-pending-count')
-    self.mode = W.ToggleButtons(options=[('manual', 'manual'), ('mixed: suggestions pre-filled', 'mixed')], style={'button_width': 'auto'},
+
+# %% ../nbs/05a-interactive.ipynb #buildct1
+@patch
+def _build_controls(self: InteractiveTrainer):
+    "Manual or mixed, automatic runs (steps, run, pause, stop), save and resume, and the past batches."
+    W, L, s = widgets, widgets.Layout, self.session
+    self.mode = W.ToggleButtons(options=[('manual', 'manual'), ('mixed: suggestions pre-filled', 'mixed')],
+                                style={'button_width': 'auto'},
                                 value=s.mode if s.mode in ('manual', 'mixed') else 'manual',
                                 tooltips=['suggestions are shown only', 'suggestions fill the rewards; override any'])
     self.auto_steps = W.BoundedIntText(value=10, min=1, max=100000, description='Auto steps', layout=L(width='170px'))
-    self.auto_button = W.Button(description='Run on suggestions', icon='play', tooltip='train on the reward function alone', layout=L(width='auto'))
+    self.auto_button = W.Button(description='Run on suggestions', icon='play', layout=L(width='auto'),
+                                tooltip='train on the reward function alone')
     self.pause_button = W.ToggleButton(description='Pause', icon='pause')
     self.stop_button = W.Button(description='Stop', icon='stop')
     self.save_button = W.Button(description='Save session', icon='save')
     self.load_button = W.Button(description='Resume saved', icon='folder-open')
     self.past = PastBatches(s, self._ui_lock)
-    row = lambda *ws, **kw: W.HBox(list(ws), layout=L(align_items='center', flex_flow='row wrap', **kw))
-    self.rate_tools = row(self.train_button, self.accept_button, self.accept_all_button, self.undo_button, self.new_button,
-                          self.suggestions_box, self.keys)
-    head = W.VBox([row(self.status), row(self.progress, self.progress_text, self.cancel_button),
+
+# %% ../nbs/05a-interactive.ipynb #buildly1
+def _row(*ws, **kw):
+    "Widgets side by side, wrapping."
+    return widgets.HBox(list(ws), layout=widgets.Layout(align_items='center', flex_flow='row wrap', **kw))
+
+@patch
+def _build_learning(self: InteractiveTrainer, head):
+    "With a learning session: the comparison and reward-model panels and the style switch (the key listener on top)."
+    s = self.session
+    self.compare, self.rm_panel = ComparePanel(s, self._act), RewardModelPanel(s, self._act)
+    self.style = widgets.ToggleButtons(options=[('compare', 'compare'), ('rate', 'rate')], value=s.style,
+                                       style={'button_width': 'auto'},
+                                       tooltips=['pick the best of several responses', 'give each response a reward'])
+    self.style.observe(self._on_style, 'value')
+    head.children = (_row(self.style, *([self.key_listener] if self.key_listener else [])),) + head.children
+
+# %% ../nbs/05a-interactive.ipynb #buildly2
+@patch
+def _layout(self: InteractiveTrainer):
+    "Put the parts together: the toolbar on top, the comparison or the cards, the curve, stats and controls below."
+    W = widgets
+    self.rate_tools = _row(self.train_button, self.accept_button, self.accept_all_button, self.undo_button,
+                           self.new_button, self.suggestions_box, self.keys)
+    head = W.VBox([_row(self.status), _row(self.progress, self.progress_text, self.cancel_button),
                    self.rate_tools, self.note, self.errors.box])
     head.add_class('lm-ppo-head')
-    cards = W.VBox([c.box for c in self.cards]); cards.add_class('lm-ppo-cards')
-    self.cards_box = cards
+    self.cards_box = W.VBox([c.box for c in self.cards]); self.cards_box.add_class('lm-ppo-cards')
     self.key_listener = KeyListener() if KeyListener is not None else None
     if self.key_listener is not None: self.key_listener.on_key(self._key)
-    learn = []
-    if self.learning:
-        self.compare = ComparePanel(s, self._act)
-        self.rm_panel = RewardModelPanel(s, self._act)
-        self.style = W.ToggleButtons(options=[('compare', 'compare'), ('rate', 'rate')], value=s.style, style={'button_width': 'auto'},
-                                     tooltips=['pick the best of several responses', 'give each response a reward'])
-        self.style.observe(self._on_style, 'value')
-        head.children = (row(self.style, *( [self.key_listener] if self.key_listener else [])),) + head.children
-        learn = [self.compare.widget]
+    if self.learning: self._build_learning(head)
     elif self.key_listener is not None: head.children = (self.key_listener,) + head.children
-    self.widget = W.VBox([W.HTML(_CSS + _COMPARE_CSS), head, *learn, cards, self.plot, *([self.rm_panel.widget] if self.learning else []),
-                          self.stats, row(self.pending, self.pending_count),
-                          row(self.mode, self.auto_steps, self.auto_button, self.pause_button, self.stop_button,
-                              self.save_button, self.load_button, self.past.toggle), self.past.box])
+    learn, rm = ([self.compare.widget], [self.rm_panel.widget]) if self.learning else ([], [])
+    controls = _row(self.mode, self.auto_steps, self.auto_button, self.pause_button, self.stop_button,
+                    self.save_button, self.load_button, self.past.toggle)
+    self.widget = W.VBox([W.HTML(_CSS + _COMPARE_CSS), head, *learn, self.cards_box, self.plot, *rm, self.stats,
+                          _row(self.pending, self.pending_count), controls, self.past.box])
     self.widget.add_class('lm-ppo-ui')
+
+# %% ../nbs/05a-interactive.ipynb #buildwr1
+@patch
+def _wire(self: InteractiveTrainer):
+    "Buttons and boxes to the session's methods and the view's handlers."
+    s = self.session
     self.train_button.on_click(lambda _: self._act(s.train))
     self.accept_button.on_click(lambda _: self._accept())
     self.accept_all_button.on_click(lambda _: self._accept_all())
@@ -145,6 +196,12 @@ def _build(self: InteractiveTrainer):
     self.mode.observe(self._on_mode, 'value')
     self.suggestions_box.observe(self._on_show_suggestions, 'value')
     self.pending.observe(lambda c: None if self._quiet() else s.set_pending(c.new), 'value')
+
+@patch
+def _build(self: InteractiveTrainer):
+    "Create the widgets and wire them to the session."
+    self._build_progress(); self._build_rating(); self._build_body(); self._build_controls()
+    self._layout(); self._wire()
 
 # %% ../nbs/05a-interactive.ipynb #26ccec4a
 class _Quiet:
@@ -167,22 +224,29 @@ def _sync_cards(self: InteractiveTrainer):
         for k, card in enumerate(self.cards):
             card.sync(batch[k] if k < len(batch) else None, editable, k == self.cursor, self.show_suggestions)
 
+# %% ../nbs/05a-interactive.ipynb #syncst01
+@patch
+def _status_html(self: InteractiveTrainer):
+    "The status line: phase, message, the counts, steps, labels in all, and whether the cards are ahead of the step."
+    s, t = self.session, self.session.training
+    ahead = (f' · <i>these cards are from the policy before step {t["step"]}</i>'
+             if t is not None and s.batch and t['batch'] != s.batch_id else '')
+    counts = f' · <b>{s.counts_text()}</b>' if s.batch else ''
+    total = f' · {s.n_labelled()}{"/" + str(s.target) if s.target else ""} labelled by you in all'
+    if self.learning and s.style == 'compare': counts, total = '', f' · {len(s.learner)} label(s) for the reward model'
+    elif self.learning: total += f' · {len(s.learner)} label(s) for the reward model'
+    return (f'<span title="{s.phase}">{_ICONS.get(s.phase, "")} <b>{s.phase}</b></span> · {_esc(s.message)}'
+            f'{counts} · {s.trainer.n_steps} step(s){total}{ahead}')
+
 @patch
 def _sync_status(self: InteractiveTrainer):
     "The status line and the progress of the work in progress."
     s = self.session
     with self._ui_lock:
-        t = s.training
-        ahead = (f' · <i>these cards are from the policy before step {t["step"]}</i>'
-                 if t is not None and s.batch and t['batch'] != s.batch_id else '')
-        counts = f' · <b>{s.counts_text()}</b>' if s.batch else ''
-        total = f' · {s.n_labelled()}{"/" + str(s.target) if s.target else ""} labelled by you in all'
-        if self.learning and s.style == 'compare': counts, total = '', f' · {len(s.learner)} label(s) for the reward model'
-        elif self.learning: total += f' · {len(s.learner)} label(s) for the reward model'
-        self.status.value = (f'<span title="{s.phase}">{_ICONS.get(s.phase, "")} <b>{s.phase}</b></span> · {_esc(s.message)}'
-                             f'{counts} · {s.trainer.n_steps} step(s){total}{ahead}')
+        self.status.value = self._status_html()
         frac, text = s.fraction(), s.progress_text()
-        if s.auto_total and s.phase != 'idle': frac, text = s.auto_done / s.auto_total, f'automatic: {s.auto_done} of {s.auto_total} steps · ' + text
+        if s.auto_total and s.phase != 'idle':
+            frac, text = s.auto_done / s.auto_total, f'automatic: {s.auto_done} of {s.auto_total} steps · ' + text
         busy = s.phase not in ('idle', 'paused')
         self.progress.layout.display = 'flex' if busy else 'none'
         self.progress.bar_style = '' if frac is not None else 'info'
@@ -190,6 +254,7 @@ def _sync_status(self: InteractiveTrainer):
         self.progress_text.value = _esc(text) if busy else ''
         self.cancel_button.layout.display = 'flex' if (s.training is not None and s.can_cancel) else 'none'
 
+# %% ../nbs/05a-interactive.ipynb #syncct01
 @patch
 def _sync_controls(self: InteractiveTrainer):
     "Enable what the session allows now (the keys box is never disabled, so it keeps the focus)."
@@ -199,13 +264,15 @@ def _sync_controls(self: InteractiveTrainer):
         self.train_button.disabled = not (editable and batch and s.phase in ('idle', 'training'))
         self.accept_button.disabled = self.accept_all_button.disabled = not (editable and s.reward_fn is not None)
         self.undo_button.disabled = not editable
-        for w in (self.new_button, self.save_button, self.load_button, self.mode, self.auto_steps): w.disabled = not idle
+        for w in (self.new_button, self.save_button, self.load_button, self.mode, self.auto_steps):
+            w.disabled = not idle
         self.auto_button.disabled = not (idle and s.reward_fn is not None)
         running_auto = s.auto_total > 0 and not idle
         self.pause_button.disabled = self.stop_button.disabled = not running_auto
         if not running_auto: self.pause_button.value = False
         if s.mode in ('manual', 'mixed'): self.mode.value = s.mode
 
+# %% ../nbs/05a-interactive.ipynb #syncpl01
 @patch
 def _sync_plots(self: InteractiveTrainer):
     "The live curve and the last step's numbers."
@@ -215,8 +282,9 @@ def _sync_plots(self: InteractiveTrainer):
         self.plot.value = png
         h = s.history[-1] if s.history else None
         self.stats.value = '' if h is None else (
-            f"step <b>{h['step']}</b> · mean reward <b>{h['reward']:+.3f}</b> · KL {h['kl']:.4f} · KL coef {h['kl_coef']:.4f}"
-            f" · value loss {h['value_loss']:.4f} · entropy {h['entropy']:.3f} · {h['step_seconds']:.1f} s on {h['n']} responses")
+            f"step <b>{h['step']}</b> · mean reward <b>{h['reward']:+.3f}</b> · KL {h['kl']:.4f}"
+            f" · KL coef {h['kl_coef']:.4f} · value loss {h['value_loss']:.4f} · entropy {h['entropy']:.3f}"
+            f" · {h['step_seconds']:.1f} s on {h['n']} responses")
 
 @patch
 def _sync_pending(self: InteractiveTrainer):
@@ -230,15 +298,18 @@ def _sync_pending(self: InteractiveTrainer):
 @patch
 def _sync_all(self: InteractiveTrainer):
     "Everything, from the session."
-    self._sync_cards(); self._sync_controls(); self._sync_status(); self.errors.sync(); self._sync_plots(); self._sync_pending(); self.past.sync()
+    self._sync_cards(); self._sync_controls(); self._sync_status(); self.errors.sync(); self._sync_plots()
+    self._sync_pending(); self.past.sync()
     self._sync_style()
 
+# %% ../nbs/05a-interactive.ipynb #onevent1
 @patch
 def _on_event(self: InteractiveTrainer, event, session):
     "Session listener (maybe on the worker thread): refresh what the event touched."
     if event == 'progress': self._sync_status(); return
     if self.learning and event in ('compare', 'phase', 'load'): self.compare.sync()
-    if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'): self.rm_panel.sync(plot=event != 'compare')
+    if self.learning and event in ('learner', 'phase', 'load', 'compare', 'step'):
+        self.rm_panel.sync(plot=event != 'compare')
     if event in ('compare', 'learner'): self._sync_status(); return
     if event == 'batch':
         self.cursor, self._keys_seen = session.next_open(0), ''
@@ -267,11 +338,14 @@ def _act(self: InteractiveTrainer, fn, *args):
         self._set_note()
         try: out = fn(*args)
         except Exception as e:
-            self._set_note(_esc(e if isinstance(e, (ValueError, RuntimeError, IndexError, FileNotFoundError)) else f'{type(e).__name__}: {e}'), error=True)
+            refusal = isinstance(e, (ValueError, RuntimeError, IndexError, FileNotFoundError))
+            said = e if refusal else f'{type(e).__name__}: {e}'
+            self._set_note(_esc(said), error=True)
             return None
         if out is None or out is False: self._set_note('busy: wait for the work in progress to finish', error=True)
         return out
 
+# %% ../nbs/05a-interactive.ipynb #handl002
 @patch
 def _move_on(self: InteractiveTrainer, k):
     "Focus the next card after `k` that the person has not labelled."
@@ -292,6 +366,7 @@ def _skip(self: InteractiveTrainer, k, skipped):
         if self._act(self.session.skip, k, skipped) and skipped: self._move_on(k)
         else: self._sync_cards()
 
+# %% ../nbs/05a-interactive.ipynb #handl003
 @patch
 def _accept(self: InteractiveTrainer):
     "The focused card's suggestion becomes the person's label."
@@ -315,6 +390,7 @@ def _undo(self: InteractiveTrainer):
         elif touched == []: self._set_note('nothing to undo', error=True)
         self._sync_cards()
 
+# %% ../nbs/05a-interactive.ipynb #handl004
 @patch
 def _on_pause(self: InteractiveTrainer, change):
     "Pause or resume an automatic run."
@@ -332,6 +408,7 @@ def _on_mode(self: InteractiveTrainer, change):
         except ValueError: pass
     self._sync_status()
 
+# %% ../nbs/05a-interactive.ipynb #handl005
 @patch
 def _on_style(self: InteractiveTrainer, change):
     "Switch between comparing and rating; the view shows the comparison or the cards."
@@ -361,6 +438,9 @@ def _on_show_suggestions(self: InteractiveTrainer, change):
     self.show_suggestions = bool(change.new)
     self._sync_cards()
 
+# %% ../nbs/05a-interactive.ipynb #handl006
+_ARROWS = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}
+
 @patch
 def _on_keys(self: InteractiveTrainer, change):
     "Keystrokes typed into the keys box: each new character is a command for the focused card."
@@ -374,13 +454,14 @@ def _on_keys(self: InteractiveTrainer, change):
 
 @patch
 def _key(self: InteractiveTrainer, ch):
-    "One key, from the keys box or the key listener: a command for the comparison or the focused card; 'stop' ends a typed run."
+    """One key, from the keys box or the key listener: a command for the comparison or the focused card; 'stop' ends
+    a typed run."""
     with self._ui_lock:                       # handlers may run on more than one thread
         if self.learning and self.session.style == 'compare':
             if not self.compare.key(ch) and len(ch) == 1 and not ch.isspace():
                 self._set_note(f'“{_esc(ch)}” is not a key here: {self.compare.legend}', error=True)
             return
-        ch = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}.get(ch, ch if len(ch) == 1 else ' ')
+        ch = _ARROWS.get(ch, ch if len(ch) == 1 else ' ')
         b = self.session.batch
         if not b: self._set_note('no batch yet', error=True); return 'stop'
         k, keymap = min(self.cursor, len(b) - 1), scale_keys(self.session.scale)
@@ -391,5 +472,5 @@ def _key(self: InteractiveTrainer, ch):
         elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
         elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
         elif ch == 't': self._act(self.session.train); return 'stop'
-        elif not ch.isspace(): self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
-
+        elif not ch.isspace():
+            self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
