@@ -5,6 +5,7 @@
 # %% ../nbs/05a-cards-view.ipynb #476e04be
 from __future__ import annotations
 import threading
+from fastcore.basics import patch
 from lm_ppo.cards import scale_range
 try: import ipywidgets as widgets, traitlets
 except ImportError: widgets = None
@@ -39,28 +40,31 @@ _CSS = """<style>
 .lm-ppo-card.lm-ppo-skipped {opacity: 0.45}
 .lm-ppo-card.lm-ppo-focus {border-left-color: #1976d2; background: #eef5fd; font-size: 17px}
 .lm-ppo-card.lm-ppo-focus .lm-ppo-text {white-space: normal}
-.lm-ppo-rewards .widget-toggle-button {min-width: 48px; height: 30px; padding: 0 2px; font-size: 15px; font-weight: bold}
+.lm-ppo-rewards .widget-toggle-button {min-width: 48px; height: 30px; padding: 0 2px; font-size: 15px;
+                                       font-weight: bold}
 .lm-ppo-q {color: #777} .lm-ppo-r {font-weight: 600}
-.lm-ppo-badge {color: #8d6e00; background: #fff8e1; border-radius: 3px; padding: 0 4px; font-size: 12px; white-space: nowrap}
+.lm-ppo-badge {color: #8d6e00; background: #fff8e1; border-radius: 3px; padding: 0 4px; font-size: 12px;
+               white-space: nowrap}
 .lm-ppo-badge.lm-ppo-learned {color: #1565c0; background: #e3f2fd}
 .lm-ppo-train {height: 36px; font-size: 16px; font-weight: bold}
 .lm-ppo-status {font-size: 14px} .lm-ppo-progress-text {font-size: 13px; color: #555}
 .lm-ppo-note {font-size: 14px} .lm-ppo-table table {font-size: 12px}
 </style>"""
 
+# %% ../nbs/05a-cards-view.ipynb #keysbox1
 if widgets is not None:
     class KeysBox(widgets.Text):
         "The keys box: a text box whose value the kernel never echoes back to the browser."
-        # ipywidgets echoes every value it receives; when the kernel is slow, an echo of an older value can land in
-        # the box after newer keystrokes and overwrite them, and the next keystroke then looks like no change at all.
         value = traitlets.Unicode('').tag(sync=True, echo_update=False)
 
 def _esc(s, newline='⏎'):
     "`s` as HTML text, newlines shown as `newline`."
-    return str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace('\n', newline)
+    s = str(s).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;')
+    return s.replace('\n', newline)
 
 def _fmt(x): return '' if x is None else f'{x:+.2f}'
 
+# %% ../nbs/05a-cards-view.ipynb #cardcls1
 class Card:
     "The widgets of one slot of the batch: text, suggestion, reward buttons, a number box and Skip."
     def __init__(self, view, k):
@@ -68,8 +72,8 @@ class Card:
         self.view, self.k = view, k
         self.text = W.HTML(layout=L(flex='1 1 auto', width='auto', min_width='200px'))
         self.text.add_class('lm-ppo-text')
-        self.buttons = W.ToggleButtons(options=scale_buttons(view.session.scale), index=None, style={'button_width': '48px'},
-                                       layout=L(flex='0 0 auto', width='auto'))
+        self.buttons = W.ToggleButtons(options=scale_buttons(view.session.scale), index=None,
+                                       style={'button_width': '48px'}, layout=L(flex='0 0 auto', width='auto'))
         self.buttons.add_class('lm-ppo-rewards')
         self.number = W.Text(placeholder='value', continuous_update=False, layout=L(width='64px', flex='0 0 auto'))
         self.skip = W.ToggleButton(description='Skip', tooltip='leave this response out of training (key s)',
@@ -93,53 +97,50 @@ class Card:
         "Skip was toggled."
         if not self.view._quiet(): self.view._skip(self.k, change.new)
 
-    def sync(self, item, editable, focus, show_suggestion):
-        "Show `item` (None hides the slot)."
-        self.box.layout.display = 'none' if item is None else 'flex'
-        if item is None: return
-        hidden = item.source == 'suggested' and not show_suggestion
-        reward = None if hidden or item.skipped else item.reward
-        badge = (f' <span class="lm-ppo-badge" title="suggested reward">{_fmt(item.suggestion)}</span>'
-                 if item.suggestion is not None and show_suggestion else '')
-        if item.learned is not None: badge += f' <span class="lm-ppo-badge lm-ppo-learned" title="learned reward model">RM {_fmt(item.learned)}</span>'
-        self.text.value = (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b>{badge} '
-                           f'<span class="lm-ppo-q">{_esc(item.query)}</span><span class="lm-ppo-r">{_esc(item.response)}</span></span>')
-        values = [v for _, v in self.buttons.options]
-        self.buttons.value = reward if reward in values else None
-        self.number.value = '' if reward is None else f'{reward:g}'
-        self.skip.value = item.skipped
-        for w in (self.buttons, self.number, self.skip): w.disabled = not editable
-        for cls, on in (('lm-ppo-person', item.by_person and not item.skipped), ('lm-ppo-suggested', item.done and not item.by_person),
-                        ('lm-ppo-skipped', item.skipped), ('lm-ppo-focus', focus)):
-            (self.box.add_class if on else self.box.remove_class)(cls)
+# %% ../nbs/05a-cards-view.ipynb #cardhtm1
+def _card_html(item, show_suggestion=True):
+    "The card's text: number, suggestion and learned-reward badges, query (grey) and response (bold)."
+    badge = (f' <span class="lm-ppo-badge" title="suggested reward">{_fmt(item.suggestion)}</span>'
+             if item.suggestion is not None and show_suggestion else '')
+    if item.learned is not None:
+        badge += (f' <span class="lm-ppo-badge lm-ppo-learned" title="learned reward model">'
+                  f'RM {_fmt(item.learned)}</span>')
+    return (f'<span title="{_esc(item.query + item.response)}"><b>{item.index + 1}.</b>{badge} '
+            f'<span class="lm-ppo-q">{_esc(item.query)}</span>'
+            f'<span class="lm-ppo-r">{_esc(item.response)}</span></span>')
+
+# %% ../nbs/05a-cards-view.ipynb #cardsyn1
+@patch
+def sync(self: Card, item, editable, focus, show_suggestion):
+    "Show `item` (None hides the slot)."
+    self.box.layout.display = 'none' if item is None else 'flex'
+    if item is None: return
+    hidden = item.source == 'suggested' and not show_suggestion
+    reward = None if hidden or item.skipped else item.reward
+    self.text.value = _card_html(item, show_suggestion)
+    values = [v for _, v in self.buttons.options]
+    self.buttons.value = reward if reward in values else None
+    self.number.value = '' if reward is None else f'{reward:g}'
+    self.skip.value = item.skipped
+    for w in (self.buttons, self.number, self.skip): w.disabled = not editable
+    for cls, on in (('lm-ppo-person', item.by_person and not item.skipped),
+                    ('lm-ppo-suggested', item.done and not item.by_person),
+                    ('lm-ppo-skipped', item.skipped), ('lm-ppo-focus', focus)):
+        (self.box.add_class if on else self.box.remove_class)(cls)
 
 # %% ../nbs/05a-cards-view.ipynb #4d559cee
 class PastBatches:
     "The table of one past batch of `session` at a time, on demand: a toggle, ◀ ▶ and the table."
     def __init__(self, session, lock=None):
         W, L = widgets, widgets.Layout
-        self.session, self.lock, self.index = session, lock or threading.RLock(), -1     # index: the batch shown; -1 = the latest
-        self.toggle = W.ToggleButton(description='Past batches', icon='table', value=False); self.toggle.add_class('lm-ppo-show-past')
-        self.prev, self.next = W.Button(description='◀', layout=L(width='40px')), W.Button(description='▶', layout=L(width='40px'))
+        self.session, self.lock, self.index = session, lock or threading.RLock(), -1   # the batch shown; -1: the latest
+        self.toggle = W.ToggleButton(description='Past batches', icon='table', value=False)
+        self.toggle.add_class('lm-ppo-show-past')
+        self.prev, self.next = (W.Button(description=d, layout=L(width='40px')) for d in '◀▶')
         self.html = W.HTML(); self.html.add_class('lm-ppo-table')
         self.box = W.VBox([W.HBox([self.prev, self.next]), self.html], layout=L(display='none'))
         self.toggle.observe(lambda c: self.sync(), 'value')
         self.prev.on_click(lambda _: self.move(-1)); self.next.on_click(lambda _: self.move(1))
-
-    def sync(self):
-        "Show or hide the table; when shown, the batch `index` points at."
-        with self.lock:
-            self.box.layout.display = 'flex' if self.toggle.value else 'none'
-            if not self.toggle.value: return
-            t = self.session.table()
-            ids = sorted(t.batch.unique().tolist())
-            if not ids: self.html.value = '<i>No batch submitted yet.</i>'; return
-            i = self.index if -len(ids) <= self.index < len(ids) else -1
-            b = t[t.batch == ids[i]]
-            cols = ['card', 'query', 'response', 'reward', 'suggestion', 'source', 'skipped']
-            b, step = b.assign(card=b['index'] + 1), b.step.dropna()
-            head = f'<b>Batch {ids[i] + 1}</b> ({ids.index(ids[i]) + 1} of {len(ids)}), step {int(step.iloc[0]) if len(step) else "–"}'
-            self.html.value = head + b[cols].to_html(index=False, na_rep='', float_format=lambda x: f'{x:+.3g}')
 
     def move(self, d):
         "Show the previous (-1) or next (+1) past batch."
@@ -147,6 +148,27 @@ class PastBatches:
         if n: self.index = max(0, min(n - 1, (self.index % n) + d))
         self.sync()
 
+# %% ../nbs/05a-cards-view.ipynb #pastsyn1
+def _batch_html(table, index=-1):
+    "One submitted batch of the session's `table` as HTML: batch `index` (-1: the latest), with its step."
+    ids = sorted(table.batch.unique().tolist())
+    if not ids: return '<i>No batch submitted yet.</i>'
+    i = index if -len(ids) <= index < len(ids) else -1
+    b = table[table.batch == ids[i]]
+    cols = ['card', 'query', 'response', 'reward', 'suggestion', 'source', 'skipped']
+    b, step = b.assign(card=b['index'] + 1), b.step.dropna()
+    head = (f'<b>Batch {ids[i] + 1}</b> ({ids.index(ids[i]) + 1} of {len(ids)}), '
+            f'step {int(step.iloc[0]) if len(step) else "–"}')
+    return head + b[cols].to_html(index=False, na_rep='', float_format=lambda x: f'{x:+.3g}')
+
+@patch
+def sync(self: PastBatches):
+    "Show or hide the table; when shown, the batch `index` points at."
+    with self.lock:
+        self.box.layout.display = 'flex' if self.toggle.value else 'none'
+        if self.toggle.value: self.html.value = _batch_html(self.session.table(), self.index)
+
+# %% ../nbs/05a-cards-view.ipynb #errbox01
 class ErrorBox:
     "The last error of `session`'s worker, with its traceback folded, and a Dismiss button."
     def __init__(self, session, lock=None):
@@ -154,7 +176,8 @@ class ErrorBox:
         self.session, self.lock = session, lock or threading.RLock()
         self.html = W.HTML()
         self.dismiss = W.Button(description='Dismiss', icon='times', layout=L(width='auto'))
-        self.box = W.VBox([self.html, self.dismiss], layout=L(display='none', border='1px solid #e53935', padding='4px'))
+        self.box = W.VBox([self.html, self.dismiss],
+                          layout=L(display='none', border='1px solid #e53935', padding='4px'))
         self.box.add_class('lm-ppo-error')
         self.dismiss.on_click(lambda _: session.dismiss_error())
 
@@ -166,4 +189,4 @@ class ErrorBox:
             last = err.strip().splitlines()[-1] if err else ''
             self.html.value = '' if err is None else (
                 f'<b style="color:#c62828">{_esc(last)}</b><details><summary>traceback</summary>'
-                f'<pre style="font-size:11px; white-space:pre-wrap">{_esc(err).replace("⏎", chr(10))}</pre></details>')
+                f'<pre style="font-size:11px; white-space:pre-wrap">{_esc(err, newline=chr(10))}</pre></details>')
