@@ -202,3 +202,9 @@ def test_token_beyond_loopback(tmp_path):
             assert code == 403 or (code == 302 and '/login' in headers['Location']), (url, code)
         assert _status(printed)[0] == 200                                # the address as printed lets the labeller in
         assert token not in (folder/'label_app.ipynb').read_text()       # the token is written nowhere in the folder
+        # a second `lm_ppo label` on the same folder is refused, told where the folder is served
+        exe = shutil.which('lm_ppo', path=str(Path(sys.executable).parent)) or shutil.which('lm_ppo')
+        cmd = [exe] if exe else [sys.executable, '-c', 'import sys; from lm_ppo.app import main; sys.exit(main())']
+        second = subprocess.run(cmd + ['label', '--model', 'tiny', '--folder', str(folder), '--port', str(_free_port())],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert second.returncode == 1 and f'is served by' in second.stderr and base in second.stderr, second.stderr[-2000:]
