@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PERSON_SOURCES', 'SCALES', 'Item', 'scale_range', 'check_reward', 'cards_text', 'cards_from_rows', 'apply_edits']
+__all__ = ['PERSON_SOURCES', 'SCALES', 'Item', 'scale_range', 'check_reward', 'cards_text', 'apply_edits', 'cards_from_rows']
 
 # %% ../nbs/05-cards.ipynb #0910c660
 PERSON_SOURCES = ('human', 'accepted')
@@ -39,17 +40,19 @@ class Item:
         "True when the person labelled or skipped this card (a suggestion nobody looked at does not count)."
         return self.skipped or self.source in PERSON_SOURCES
 
-    def to_json(self):
-        "A JSON-able dict (token ids as lists)."
-        return dict(index=self.index, query=self.query, response=self.response, query_ids=self.query_ids.tolist(),
-                    response_ids=self.response_ids.tolist(), suggestion=self.suggestion, reward=self.reward,
-                    source=self.source, skipped=self.skipped, policy_step=self.policy_step, learned=self.learned)
+# %% ../nbs/05-cards.ipynb #itemjs01
+@patch
+def to_json(self: Item):
+    "A JSON-able dict (token ids as lists)."
+    return dict(index=self.index, query=self.query, response=self.response, query_ids=self.query_ids.tolist(),
+                response_ids=self.response_ids.tolist(), suggestion=self.suggestion, reward=self.reward,
+                source=self.source, skipped=self.skipped, policy_step=self.policy_step, learned=self.learned)
 
-    @classmethod
-    def from_json(cls, d):
-        "The card back from `to_json`."
-        return cls(**{**d, 'query_ids': torch.tensor(d['query_ids'], dtype=torch.long),
-                      'response_ids': torch.tensor(d['response_ids'], dtype=torch.long)})
+@patch(cls_method=True)
+def from_json(cls: Item, d):
+    "The card back from `to_json`."
+    return cls(**{**d, 'query_ids': torch.tensor(d['query_ids'], dtype=torch.long),
+                  'response_ids': torch.tensor(d['response_ids'], dtype=torch.long)})
 
 # %% ../nbs/05-cards.ipynb #916136f5
 SCALES = {'pm1': (-1.0, 1.0), 'likert': (1.0, 5.0)}
@@ -58,16 +61,18 @@ def scale_range(scale):
     "`(low, high)` of a scale: 'pm1', 'likert', a pair of numbers, or None for any finite number."
     if scale is None: return (-math.inf, math.inf)
     if isinstance(scale, str):
-        if scale not in SCALES: raise ValueError(f"`scale` should be one of {list(SCALES)}, a (low, high) pair or None, got {scale!r}")
+        if scale not in SCALES:
+            raise ValueError(f"`scale` should be one of {list(SCALES)}, a (low, high) pair or None, got {scale!r}")
         return SCALES[scale]
     lo, hi = (float(x) for x in scale)
     if not lo < hi: raise ValueError(f"`scale` should be a (low, high) pair with low < high, got {scale!r}")
     return lo, hi
 
+# %% ../nbs/05-cards.ipynb #chkrew01
 def _signed(x): return f'{x:+g}' if x else '0'
 
 def check_reward(value, scale='pm1', what='the reward'):
-    "`value` as a float when it is a finite number on `scale`; else a ValueError that says what was expected and what came."
+    "`value` as a float when it is a finite number on `scale`; else a ValueError saying what was expected, what came."
     lo, hi = scale_range(scale)
     try: v = float(value)
     except (TypeError, ValueError): raise ValueError(f"{what} should be a number, got {value!r}") from None
@@ -75,6 +80,7 @@ def check_reward(value, scale='pm1', what='the reward'):
     if not lo <= v <= hi: raise ValueError(f"{what} should be between {_signed(lo)} and {_signed(hi)}, got {value!r}")
     return v
 
+# %% ../nbs/05-cards.ipynb #cardstx1
 def cards_text(indices):
     "Card numbers as the person sees them (from 1), all of them, runs shortened: 'card 3', 'cards 1, 3 and 7–9'."
     ns = sorted(i + 1 for i in indices)
@@ -92,14 +98,6 @@ def _clean(x):
     "None for a missing value (None or NaN, as pandas reads a gap in the log)."
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
-def cards_from_rows(rows):
-    "The cards of a batch from its `submit` rows (dicts), in card order."
-    num = lambda x: None if _clean(x) is None else float(x)
-    return [Item(int(r['index']), r['query'], r['response'], torch.tensor(r['query_ids'], dtype=torch.long),
-                 torch.tensor(r['response_ids'], dtype=torch.long), num(r.get('suggestion')), num(r.get('reward')),
-                 _clean(r.get('source')), bool(r.get('skipped')), int(_clean(r.get('policy_step')) or 0))
-            for r in sorted(rows, key=lambda r: int(r['index']))]
-
 def apply_edits(items, rows):
     "Replay `label`, `skip` and `undo` rows (dicts, in log order) onto `items`; the number of rows applied."
     n = 0
@@ -109,3 +107,12 @@ def apply_edits(items, rows):
         it.reward = None if _clean(r.get('reward')) is None else float(r['reward'])
         it.source, it.skipped, n = _clean(r.get('source')), bool(r.get('skipped')), n + 1
     return n
+
+# %% ../nbs/05-cards.ipynb #rows0001
+def cards_from_rows(rows):
+    "The cards of a batch from its `submit` rows (dicts), in card order."
+    num = lambda x: None if _clean(x) is None else float(x)
+    return [Item(int(r['index']), r['query'], r['response'], torch.tensor(r['query_ids'], dtype=torch.long),
+                 torch.tensor(r['response_ids'], dtype=torch.long), num(r.get('suggestion')), num(r.get('reward')),
+                 _clean(r.get('source')), bool(r.get('skipped')), int(_clean(r.get('policy_step')) or 0))
+            for r in sorted(rows, key=lambda r: int(r['index']))]
