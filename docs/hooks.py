@@ -8,7 +8,7 @@
 - an API page per module (`api/<module>.md`): mkdocstrings renders its public names (`__all__`) and their docstrings;
 - links in notebook pages (which mkdocs-jupyter renders to HTML, past MkDocs' own link checks) made relative to the
   page they point to, and checked: a missing page or anchor is a warning, which `mkdocs build --strict` makes fatal;
-- the pictures in docs/ served at docs/ (pages link to them as `../docs/...`, as in Jupyter).
+- the pictures in docs/ and bench/ served at docs/ and bench/ (pages link to them as `../docs/...`, as in Jupyter).
 """
 import ast, json, logging, posixpath, re, sys
 from pathlib import Path
@@ -20,8 +20,8 @@ from mkdocs.structure.files import File
 
 log = logging.getLogger('mkdocs.hooks.lm_ppo')
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / 'docs'
-ASSETS = ('.png', '.jpg', '.jpeg', '.gif', '.svg', '.yaml', '.js', '.css')
+_pictures = ('.png', '.jpg', '.jpeg', '.gif', '.svg')
+SERVED = {'docs': _pictures + ('.yaml', '.js', '.css'), 'bench': _pictures}   # repository folders the site serves
 _re_exp = re.compile(r'^\s*#\|\s*default_exp\s+([\w.]+)', re.M)
 
 # ---------------------------------------------------------------- the pages
@@ -43,7 +43,8 @@ def modules(nbs):
 def navigation(nbs):
     "MkDocs `nav` of the pages in folder `nbs`: Home, Guides, Library, Examples, API"
     nbs = Path(nbs)
-    guides = sorted(nbs.glob('*.md'), key=lambda p: (frontmatter(p.read_text(encoding='utf-8')).get('order', 99), p.name))
+    order = lambda p: (frontmatter(p.read_text(encoding='utf-8')).get('order', 99), p.name)
+    guides = sorted(nbs.glob('*.md'), key=order)
     pages = [p for p in sorted(nbs.glob('*.ipynb')) if p.stem != 'index']
     lib = [p.name for p in pages if default_exp(p)]
     nav = [{'Home': 'index.ipynb'}, {'Guides': [p.name for p in guides]}, {'Library': lib},
@@ -57,7 +58,8 @@ def exports(module):
     names, consts = [], set()
     for n in tree.body:
         targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, ast.AnnAssign) else []
-        ids = {e.id for t in targets for e in ([t] if isinstance(t, ast.Name) else getattr(t, 'elts', [])) if isinstance(e, ast.Name)}
+        elts = [e for t in targets for e in ([t] if isinstance(t, ast.Name) else getattr(t, 'elts', []))]   # A, B = ...
+        ids = {e.id for e in elts if isinstance(e, ast.Name)}
         if '__all__' in ids: names = list(ast.literal_eval(n.value))
         consts |= ids
     return names, [nm for nm in names if nm in consts]
@@ -69,13 +71,37 @@ def api_page(module, notebook):
           f'[{Path(notebook).stem}](../{notebook}) explains them, with examples and tests.\n\n'
           f'::: lm_ppo.{module}\n    options:\n      members: {json.dumps([n for n in names if n not in consts])}\n')
     if consts: md += '\n## Constants\n'
-    for c in consts: md += f'\n::: lm_ppo.{module}.{c}\n    options:\n      show_if_no_docstring: true\n      show_root_heading: true\n      heading_level: 3\n'
+    opts = ['show_if_no_docstring: true', 'show_root_heading: true', 'heading_level: 3']
+    for c in consts: md += f'\n::: lm_ppo.{module}.{c}\n    options:\n' + ''.join(f'      {o}\n' for o in opts)
     return md
+
+def api_names():
+    """{name as written in code spans: autorefs identifier}: `lm_ppo.ppo`, `lm_ppo.ppo.PPOTrainer.step`, and
+    `PPOTrainer.step` or `PPOTrainer` where one module only has the name; from nbdev's index (`_modidx.py`)"""
+    text = (ROOT / 'lm_ppo_nb' / '_modidx.py').read_text(encoding='utf-8')
+    syms = ast.literal_eval(text[text.index('{'):])['syms']
+    full, short = {}, {}
+    for mod, names in syms.items():
+        for k in names:
+            ident = 'lm_ppo.' + k.split('.', 1)[1]
+            if any(part.startswith('_') for part in ident.split('.')): continue
+            full[ident] = ident
+            full['lm_ppo.' + mod.split('.', 1)[1]] = 'lm_ppo.' + mod.split('.', 1)[1]
+            short.setdefault(k[len(mod) + 1:], set()).add(ident)
+    return {**{k: v.pop() for k, v in short.items() if len(v) == 1}, **full}
+
+def link_code(html, names):
+    "`html` with each code span that names an API entry (`PPOTrainer`, `lm_ppo.core.whiten()`) linked to it by autorefs"
+    def link(m):
+        if not (ident := names.get(m.group('name') or '')): return m.group(0)        # a link, a code block, a heading
+        return f'<autoref optional identifier="{ident}">{m.group(0)}</autoref>'
+    spans = r'<a\b.*?</a>|<pre\b.*?</pre>|<h\d\b.*?</h\d>|<code>(?P<name>[\w.]+?)(?:\(\))?</code>'
+    return re.sub(spans, link, html, flags=re.S)
 
 # ---------------------------------------------------------------- notebooks as nbdev shows them
 def docs_paths(md):
-    "Markdown `md` of a page in nbs/ with its links to docs/ (`../docs/x.png`) as the site (and README.md) has them"
-    return md.replace('](../docs/', '](docs/').replace('src="../docs/', 'src="docs/')
+    "Markdown `md` of a page in nbs/, links to docs/ and bench/ (`../docs/x.png`) as the site and README.md have them"
+    return re.sub(r'(\]\(|src=")\.\./(docs|bench)/', r'\1\2/', md)
 
 def _quarto_directives(cell):
     "Cell options as Quarto applies them: `include: false`, `echo: false`, `output: false`"
@@ -104,7 +130,8 @@ def docs_notebook(path):
                                                    id=c.get('id') or f'c{len(cells)}'))
     meta = {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'},
             **dict(proc.nb.get('metadata', {})), 'language_info': {'name': 'python'}}
-    return nbformat.reads(nbformat.writes(nbformat.v4.new_notebook(cells=cells, metadata=meta)), as_version=4)  # text joined
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=meta)
+    return nbformat.reads(nbformat.writes(nb), as_version=4)      # outputs' text as strings, as nbformat reads them
 
 # ---------------------------------------------------------------- MkDocs events
 @event_priority(100)    # before mkdocstrings sets up griffe's search path
@@ -124,37 +151,43 @@ def on_files(files, config):
         if f.src_uri.endswith('.ipynb') and '/' not in f.src_uri:
             nb = docs_notebook(f.abs_src_path)
             if (m := default_exp(f.abs_src_path)):
-                nb.cells.insert(1, nbformat.v4.new_markdown_cell(f'API reference: [`lm_ppo.{m}`](api/{m}.md)', id='api-link'))
+                link = f'API reference: [`lm_ppo.{m}`](api/{m}.md)'
+                nb.cells.insert(1, nbformat.v4.new_markdown_cell(link, id='api-link'))
             out = proc / f.src_uri
             text = nbformat.writes(nb)
             if not out.exists() or out.read_text(encoding='utf-8') != text: out.write_text(text, encoding='utf-8')
             f.abs_src_path = str(out)
     for m, nb_name in mods.items():
         files.append(File.generated(config, f'api/{m}.md', content=api_page(m, nb_name)))
-    for p in sorted(DOCS.rglob('*')):
-        if p.suffix.lower() in ASSETS:
-            files.append(File.generated(config, f'docs/{p.relative_to(DOCS).as_posix()}', abs_src_path=str(p)))
+    for folder, suffixes in SERVED.items():
+        for p in sorted((ROOT / folder).rglob('*')):
+            if p.suffix.lower() in suffixes:
+                files.append(File.generated(config, p.relative_to(ROOT).as_posix(), abs_src_path=str(p)))
     return files
 
 def on_page_markdown(markdown, page, config, files):
-    "Guides: pictures in docs/ as the site serves them; the description under the title"
+    "Guides: pictures in docs/ and bench/ as the site serves them; the description under the title"
     markdown = docs_paths(markdown)
     if d := page.meta.get('description'): markdown = f'> {d}\n\n' + markdown
     return markdown
 
-_links = []
-def on_pre_build(config): _links.clear()
+_links, _names = [], {}
+def on_pre_build(config):
+    _links.clear(); _names.clear(); _names.update(api_names())
 
 def on_page_content(html, page, config, files):
-    "API pages: every exported name has its entry. Notebook pages: links made relative to their targets and checked"
+    """Code spans that name an API entry linked to it. API pages: every exported name has its entry. Notebook pages:
+    links made relative to their targets and checked"""
+    html = link_code(html, _names)
     if m := re.fullmatch(r'api/(.+)\.md', page.file.src_uri):
         ids = set(re.findall(r'\sid="([^"]+)"', html))
         for nm in exports(m.group(1))[0]:
             if f'lm_ppo.{m.group(1)}.{nm}' not in ids:
-                log.warning(f"lm_ppo.{m.group(1)}.{nm} is exported (in __all__) but has no entry on {page.file.src_uri}: "
-                            "give it a docstring")
+                log.warning(f"lm_ppo.{m.group(1)}.{nm} is exported (in __all__) but has no entry on "
+                            f"{page.file.src_uri}: give it a docstring")
     if not page.file.src_uri.endswith('.ipynb'): return html
-    html = re.sub(r'<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->', '', html, flags=re.S)  # MathJax 3: mkdocs.yml
+    # nbconvert's MathJax 2 goes: every page has MathJax 3 (mkdocs.yml, docs/mathjax.js)
+    html = re.sub(r'<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->', '', html, flags=re.S)
     page.present_anchor_ids = set(re.findall(r'\sid="([^"]+)"', html))
     def fix(m):
         attr, url = m.group(1), m.group(2)
@@ -163,17 +196,20 @@ def on_page_content(html, page, config, files):
         if not u.path:
             if u.fragment: _links.append((page, page.file, unquote(u.fragment), url))
             return m.group(0)
-        target = files.get_file_from_path(posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), unquote(u.path))))
-        if target is None:
-            log.warning(f"Doc file '{page.file.src_uri}' contains a link '{url}', but the target is not found among documentation files.")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), unquote(u.path)))
+        if (target := files.get_file_from_path(path)) is None:
+            log.warning(f"Doc file '{page.file.src_uri}' contains a link '{url}', but the target is not found among "
+                        "documentation files.")
             return m.group(0)
         if u.fragment: _links.append((page, target, unquote(u.fragment), url))
         return f'{attr}="{target.url_relative_to(page.file)}{"#" + u.fragment if u.fragment else ""}"'
     return re.sub(r'\b(href|src)="([^"]*)"', fix, html)
 
 def on_env(env, config, files):
+    "Notebook pages' links to anchors, once every page is rendered"
     for page, target, anchor, url in _links:
         ids = target.page.present_anchor_ids if target.page else None
         if ids is not None and anchor not in ids:
-            log.warning(f"Doc file '{page.file.src_uri}' contains a link '{url}', but '{target.src_uri}' has no anchor '#{anchor}'.")
+            log.warning(f"Doc file '{page.file.src_uri}' contains a link '{url}', but '{target.src_uri}' has no "
+                        f"anchor '#{anchor}'.")
     return env

@@ -27,8 +27,10 @@ if __name__ == '__main__':
     if '--check' in sys.argv:
         old = readme.read_text(encoding='utf-8') if readme.exists() else ''
         if old != new:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), 'README.md', 'from nbs/index.ipynb'))
-            print('FAIL: README.md is not what nbs/index.ipynb generates; edit nbs/index.ipynb, then run python docs/make_readme.py')
+            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                       'README.md', 'from nbs/index.ipynb'))
+            print('FAIL: README.md is not what nbs/index.ipynb generates; '
+                  'edit nbs/index.ipynb, then run python docs/make_readme.py')
             sys.exit(1)
         print('README.md matches nbs/index.ipynb')
     else:

@@ -28,7 +28,8 @@ def _missing():
     if not (Path(CHROMIUM).exists() and os.access(CHROMIUM, os.X_OK)):
         return f'no Chromium at {CHROMIUM} (apt-get install -y chromium, or set $CHROMIUM)'
     for mod in ('playwright', 'mkdocs', 'material', 'mkdocs_jupyter', 'mkdocstrings_handlers'):
-        if importlib.util.find_spec(mod) is None: return f'the Python package {mod} is not installed (pip install -e ".[docs]" playwright)'
+        if importlib.util.find_spec(mod) is None:
+            return f'the Python package {mod} is not installed (pip install -e ".[docs]" playwright)'
     return None
 
 
@@ -154,9 +155,11 @@ def test_every_page_loads_with_title_and_working_links(site):
                 name = url[len(base):]
                 if not resp.ok: problems.append(f'{name}: HTTP {resp.status}'); continue
                 h1 = page.inner_text('article h1').strip().rstrip('¶').strip()      # less its permalink
-                if not h1 or not page.title().startswith(h1): problems.append(f'{name}: title {page.title()!r}, heading {h1!r}')
+                if not h1 or not page.title().startswith(h1):
+                    problems.append(f'{name}: title {page.title()!r}, heading {h1!r}')
                 ids_of[url] = set(page.eval_on_selector_all('[id]', 'els => els.map(e => e.id)'))
-                broken = page.eval_on_selector_all('article img', 'els => els.filter(e => !(e.complete && e.naturalWidth > 0)).map(e => e.src)')
+                broken = page.eval_on_selector_all(
+                    'article img', 'els => els.filter(e => !(e.complete && e.naturalWidth > 0)).map(e => e.src)')
                 problems += [f'{name}: image does not load: {b}' for b in broken]
                 for href in page.eval_on_selector_all('article a[href]', 'els => els.map(e => e.href)'):
                     if not href.startswith(base): continue           # pages elsewhere are not this site's to check
