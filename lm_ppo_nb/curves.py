@@ -26,58 +26,69 @@ PLOT_COLUMNS = {'reward': 'mean reward (± std)', 'kl': 'KL to reference', 'kl_c
                 'value_loss': 'value loss', 'entropy': 'entropy per token'}
 
 def _y_range(lo, hi):
-    "Limits around [lo, hi] with some room, and at least a sensible width when the curve is flat."
+    "A y range around [lo, hi] with a margin; a flat curve gets a range around its value."
     mid, half = (lo + hi) / 2, (hi - lo) / 2
     half = max(half * 1.15, 0.05 * abs(mid), 0.05)
     return mid - half, mid + half
 
-def plot_history(history, title=None, figsize=(13, 3.0), dpi=100, note=None):
-    "A matplotlib Figure of the training curves; `history` is a DataFrame or a list of dicts, one row per step."
+# %% ../nbs/03d-curves.ipynb #figure01
+def _figure(figsize, dpi, band):
+    "An empty Agg figure of `len(PLOT_COLUMNS)` panels in a row, margins in pixels, `band` pixels above the titles."
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.ticker import MaxNLocator
-    h = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
-    pt = lambda px: px * 72 / dpi                                           # font sizes given in pixels
     w, hgt = figsize[0] * dpi, figsize[1] * dpi                             # the figure in pixels
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
-    band = 22 if (title or note) else 0                                     # a line above the plots' titles
     n, gap, left, right = len(PLOT_COLUMNS), 58, 48, 8                      # pixels between and beside the plots
     fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=40 / hgt, top=1 - (22 + band) / hgt,
                         wspace=gap * n / (w - left - right - gap * (n - 1)))  # fixed margins: fast
+    return fig, fig.subplots(1, n)
+
+# %% ../nbs/03d-curves.ipynb #panel001
+def _panel(ax, h, col, label, pt):
+    "Column `col` of history `h` against the step in `ax`, titled `label`; `pt(px)`: a font size given in pixels."
+    from matplotlib.ticker import MaxNLocator
     steps = h['step'] if len(h) else pd.Series([], dtype=float)
     first, last = (float(steps.min()), float(steps.max())) if len(h) else (1., 1.)
-    for ax, (col, label) in zip(fig.subplots(1, len(PLOT_COLUMNS)), PLOT_COLUMNS.items()):
-        if len(h) and col in h and h[col].notna().any():
-            y = h[col].astype(float)
-            ax.plot(steps, y, marker='o' if len(h) < 30 else None, ms=3, lw=1.2)
-            lo, hi = float(y.min()), float(y.max())
-            if col == 'reward' and 'reward_std' in h:
-                ax.fill_between(steps, y - h['reward_std'], y + h['reward_std'], alpha=.2)
-                lo, hi = float((y - h['reward_std']).min()), float((y + h['reward_std']).max())
-            ax.set_ylim(*_y_range(lo, hi))
-        else: ax.text(0.5, 0.5, 'no step yet', ha='center', va='center', fontsize=pt(11), transform=ax.transAxes)
-        ax.set_xlim(first - 0.5, max(last, first + 4) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-        ax.set_title(label, fontsize=pt(12)); ax.tick_params(labelsize=pt(10)); ax.set_xlabel('step', fontsize=pt(10))
-        ax.grid(alpha=.3); ax.ticklabel_format(axis='y', useOffset=False)
-    y = 1 - 4 / hgt
+    if len(h) and col in h and h[col].notna().any():
+        y = h[col].astype(float)
+        ax.plot(steps, y, marker='o' if len(h) < 30 else None, ms=3, lw=1.2)
+        lo, hi = float(y.min()), float(y.max())
+        if col == 'reward' and 'reward_std' in h:
+            ax.fill_between(steps, y - h['reward_std'], y + h['reward_std'], alpha=.2)
+            lo, hi = float((y - h['reward_std']).min()), float((y + h['reward_std']).max())
+        ax.set_ylim(*_y_range(lo, hi))
+    else: ax.text(0.5, 0.5, 'no step yet', ha='center', va='center', fontsize=pt(11), transform=ax.transAxes)
+    ax.set_xlim(first - 0.5, max(last, first + 4) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.set_title(label, fontsize=pt(12)); ax.tick_params(labelsize=pt(10)); ax.set_xlabel('step', fontsize=pt(10))
+    ax.grid(alpha=.3); ax.ticklabel_format(axis='y', useOffset=False)
+
+# %% ../nbs/03d-curves.ipynb #plothis1
+def plot_history(history, title=None, figsize=(13, 3.0), dpi=100, note=None):
+    "A Figure of the history's `PLOT_COLUMNS` against the step, one panel each; `note`: a line top right."
+    h = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
+    pt = lambda px: px * 72 / dpi                                           # font sizes given in pixels
+    fig, axes = _figure(figsize, dpi, band=22 if (title or note) else 0)   # a line above the plots' titles
+    for ax, (col, label) in zip(axes, PLOT_COLUMNS.items()): _panel(ax, h, col, label, pt)
+    w, y = figsize[0] * dpi, 1 - 4 / (figsize[1] * dpi)
     if title: fig.text(0.5, y, title, ha='center', va='top', fontsize=pt(13))
     if note: fig.text(1 - 8 / w, y, note, ha='right', va='top', fontsize=pt(12), fontweight='bold')
     return fig
 
 def figure_png(fig):
-    "PNG bytes of a Figure (thread-safe: no pyplot)."
+    "PNG bytes of `fig`."
     buf = io.BytesIO(); fig.savefig(buf, format='png'); return buf.getvalue()
 
 def history_png(history, width=10, height=2.2, dpi=80, note=None):
-    "PNG bytes of `plot_history` at a small size, for a live view."
+    "PNG bytes of `plot_history`, small, for a live view."
     return figure_png(plot_history(history, figsize=(width, height), dpi=dpi, note=note))
 
 # %% ../nbs/03d-curves.ipynb #89ca3abd
 def plot_agreement(curve, figsize=(4.2, 2.2), dpi=80):
-    "A Figure of held-out and newest-label agreement against the number of labels; `curve` is a list of dicts (or a DataFrame) of refits."
+    """A Figure of held-out and newest-label agreement against the number of labels; `curve` is a list of dicts
+    (or a DataFrame) of refits."""
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     c = pd.DataFrame(list(curve) if not isinstance(curve, pd.DataFrame) else curve)
@@ -85,7 +96,8 @@ def plot_agreement(curve, figsize=(4.2, 2.2), dpi=80):
     ax = fig.subplots()
     pt = lambda px: px * 72 / dpi
     for col, label, style in (('valid_agreement', 'held out', '-o'), ('recent_agreement', 'newest labels', '--s')):
-        if len(c) and col in c and c[col].notna().any(): ax.plot(c['n_labels'], c[col], style, ms=3, lw=1.2, label=label)
+        if len(c) and col in c and c[col].notna().any():
+            ax.plot(c['n_labels'], c[col], style, ms=3, lw=1.2, label=label)
     ax.axhline(0.5, color='gray', lw=0.8, ls=':')
     ax.set_ylim(0.3, 1.02); ax.set_xlim(left=0)
     ax.set_title('reward model: agreement with you', fontsize=pt(12)); ax.set_xlabel('labels', fontsize=pt(10))
