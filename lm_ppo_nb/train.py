@@ -81,8 +81,9 @@ def generation_config(self: TrainConfig) -> dict:
                 top_p=self.top_p, temperature=self.temperature, batch_size=self.generate_batch_size)
 
 # %% ../nbs/03c-train.ipynb #buildtr1
-def build_trainer(model='auto', tokenizer=None, *, init_seed: int | None = None, log=print, **ppo) -> PPOTrainer:
-    "A `PPOTrainer` with options `ppo` on `model`: a name `choose_policy` knows, or a model with a value head."
+def build_trainer(model='auto', tokenizer=None, *, init_seed: int | None = None, device=None, log=print,
+                  **ppo) -> PPOTrainer:
+    "A `PPOTrainer` with options `ppo` on `model` (a `choose_policy` name, or a model with a value head) on `device`."
     log = log or (lambda *a: None)
     if isinstance(model, (str, Path)):
         path, why = choose_policy(model)
@@ -92,6 +93,7 @@ def build_trainer(model='auto', tokenizer=None, *, init_seed: int | None = None,
             if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
         if init_seed is not None: torch.manual_seed(init_seed)
         model = AutoModelForCausalLMWithValueHead.from_pretrained(path)
+    if device is not None: model = model.to(device)
     trainer = PPOTrainer(model, tokenizer=tokenizer, **ppo)
     log(trainer.precision_reason)
     return trainer
