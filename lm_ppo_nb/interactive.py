@@ -10,6 +10,7 @@ from lm_ppo.session import LabelSession
 from lm_ppo.compare import LearningSession
 from lm_ppo.compare_view import ComparePanel, RewardModelPanel, KeyListener, _CSS as _COMPARE_CSS
 from lm_ppo.cards_view import scale_keys, KeysBox, Card, PastBatches, ErrorBox, _CSS, _esc
+from lm_ppo.view_actions import ViewActions
 try: import ipywidgets as widgets
 except ImportError: widgets = None
 
@@ -30,7 +31,7 @@ def _trainer_from(model, tokenizer=None, config=None):
 _ICONS = {'idle': '●', 'generating': '⏳', 'training': '⚙️', 'paused': '⏸', 'asking': '❓', 'saving': '💾',
           'loading': '📂'}
 
-class InteractiveTrainer:
+class InteractiveTrainer(ViewActions):
     "Train a language model with PPO from your rewards, in a notebook: display it, label the cards, press Train."
     def __init__(self, trainer=None, queries=None, reward_fn=None, *, model=None, tokenizer=None, config=None,
                  batch_size=8, folder='runs/interactive', mode='manual', scale='pm1', gen_kwargs=None, target=None,
@@ -323,154 +324,3 @@ def _on_event(self: InteractiveTrainer, event, session):
     if event == 'phase' and session.phase == 'idle': self.past.sync()
     self._sync_status()
     if event in ('step', 'load', 'batch'): self._sync_plots()      # last, and not per label: the PNG takes tens of ms
-
-# %% ../nbs/05a-interactive.ipynb #5a13372b
-@patch
-def _set_note(self: InteractiveTrainer, text='', error=False):
-    "The line under the toolbar: red for what went wrong, green for what went right, empty to clear it."
-    with self._ui_lock:
-        self.note.value = '' if not text else f'<span style="color:{"#c62828" if error else "#2e7d32"}">{text}</span>'
-
-@patch
-def _act(self: InteractiveTrainer, fn, *args):
-    "Call a session method; a refusal or an error becomes a note instead of an exception. Returns its result, or None."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        self._set_note()
-        try: out = fn(*args)
-        except Exception as e:
-            refusal = isinstance(e, (ValueError, RuntimeError, IndexError, FileNotFoundError))
-            said = e if refusal else f'{type(e).__name__}: {e}'
-            self._set_note(_esc(said), error=True)
-            return None
-        if out is None or out is False: self._set_note('busy: wait for the work in progress to finish', error=True)
-        return out
-
-# %% ../nbs/05a-interactive.ipynb #handl002
-@patch
-def _move_on(self: InteractiveTrainer, k):
-    "Focus the next card after `k` that the person has not labelled."
-    self.cursor = self.session.next_open(k + 1) if self.session.batch else 0
-    self._sync_cards()
-
-@patch
-def _label(self: InteractiveTrainer, k, value):
-    "Card `k` gets `value` (a number or the text typed into its box)."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        if self._act(self.session.set_reward, k, value): self._move_on(k)
-        else: self._sync_cards()                                      # put the refused value back
-
-@patch
-def _skip(self: InteractiveTrainer, k, skipped):
-    "Card `k` is skipped (or brought back)."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        if self._act(self.session.skip, k, skipped) and skipped: self._move_on(k)
-        else: self._sync_cards()
-
-# %% ../nbs/05a-interactive.ipynb #handl003
-@patch
-def _accept(self: InteractiveTrainer):
-    "The focused card's suggestion becomes the person's label."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        k = min(self.cursor, max(len(self.session.batch) - 1, 0))
-        if self._act(self.session.accept, k): self._move_on(k)
-
-@patch
-def _accept_all(self: InteractiveTrainer):
-    "Every card without a reward takes its suggestion."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        n = self._act(self.session.accept_suggestions)
-        if n: self._set_note(f'{n} card(s) took their suggestion'); self._sync_cards()
-
-@patch
-def _undo(self: InteractiveTrainer):
-    "Take back the last label and focus the card it touched."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        touched = self._act(self.session.undo)
-        if touched: self.cursor = touched[0]; self._set_note()
-        elif touched == []: self._set_note('nothing to undo', error=True)
-        self._sync_cards()
-
-# %% ../nbs/05a-interactive.ipynb #handl004
-@patch
-def _on_pause(self: InteractiveTrainer, change):
-    "Pause or resume an automatic run."
-    if self._quiet(): return
-    (self.session.pause if change.new else self.session.resume)()
-    self.pause_button.description = 'Resume' if change.new else 'Pause'
-
-@patch
-def _on_mode(self: InteractiveTrainer, change):
-    "Switch between manual and mixed; mixed fills the open cards with their suggestions."
-    if self._quiet(): return
-    self.session.set_mode(change.new)
-    if change.new == 'mixed' and self.session.editable:
-        try: self.session.accept_suggestions()
-        except ValueError: pass
-    self._sync_status()
-
-# %% ../nbs/05a-interactive.ipynb #handl005
-@patch
-def _on_style(self: InteractiveTrainer, change):
-    "Switch between comparing and rating; the view shows the comparison or the cards."
-    if self._quiet(): return
-    s = self.session
-    s.style = change.new
-    self._sync_style()
-    if s.phase == 'idle':
-        if s.style == 'compare' and not s.n_open(): s.next_comparisons()
-        elif s.style == 'rate' and not s.batch: s.next_batch()
-
-@patch
-def _sync_style(self: InteractiveTrainer):
-    "Show the comparison or the cards, and the keys of the one shown."
-    compare = self.learning and self.session.style == 'compare'
-    if self.learning:
-        self.compare.widget.layout.display = 'flex' if compare else 'none'
-        self.compare.sync(); self.rm_panel.sync()
-    self.cards_box.layout.display = self.rate_tools.layout.display = 'none' if compare else 'flex'
-    if self.key_listener is not None:
-        self.key_listener.legend = (self.compare.legend if compare else
-                                    self.keys.placeholder.replace('keys: ', ''))
-
-@patch
-def _on_show_suggestions(self: InteractiveTrainer, change):
-    "Show or hide the suggestions (and rewards nobody but the reward function gave)."
-    self.show_suggestions = bool(change.new)
-    self._sync_cards()
-
-# %% ../nbs/05a-interactive.ipynb #handl006
-_ARROWS = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}
-
-@patch
-def _on_keys(self: InteractiveTrainer, change):
-    "Keystrokes typed into the keys box: each new character is a command for the focused card."
-    with self._ui_lock:                       # handlers may run on more than one thread
-        if self._quiet(): return
-        new, old = change.new, self._keys_seen
-        self._keys_seen = new
-        if not new.startswith(old): return            # an edit, not typing: ignore
-        for ch in new[len(old):]:
-            if self._key(ch) == 'stop': return
-
-@patch
-def _key(self: InteractiveTrainer, ch):
-    """One key, from the keys box or the key listener: a command for the comparison or the focused card; 'stop' ends
-    a typed run."""
-    with self._ui_lock:                       # handlers may run on more than one thread
-        if self.learning and self.session.style == 'compare':
-            if not self.compare.key(ch) and len(ch) == 1 and not ch.isspace():
-                self._set_note(f'“{_esc(ch)}” is not a key here: {self.compare.legend}', error=True)
-            return
-        ch = _ARROWS.get(ch, ch if len(ch) == 1 else ' ')
-        b = self.session.batch
-        if not b: self._set_note('no batch yet', error=True); return 'stop'
-        k, keymap = min(self.cursor, len(b) - 1), scale_keys(self.session.scale)
-        if ch in keymap: self._label(k, keymap[ch])
-        elif ch == 's': self._skip(k, True)
-        elif ch == 'u': self._undo()
-        elif ch == 'a': self._accept()
-        elif ch in 'nj': self.cursor = (k + 1) % len(b); self._sync_cards()
-        elif ch in 'pk': self.cursor = (k - 1) % len(b); self._sync_cards()
-        elif ch == 't': self._act(self.session.train); return 'stop'
-        elif not ch.isspace():
-            self._set_note(f'“{_esc(ch)}” is not a key here: {_esc(self.keys.placeholder)}', error=True)
