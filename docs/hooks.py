@@ -4,8 +4,10 @@
   library notebooks (those with a `default_exp`), the examples (the other notebooks), and an API page per module;
 - each notebook as nbdev shows it (`docs_notebook`): `#| hide`, `#| default_exp`, `#| exporti` and
   `#| include: false` cells dropped, directive lines removed, `#| echo: false` inputs and `#| output: false` outputs
-  hidden; the committed outputs are shown as they are (nothing is executed);
-- an API page per module (`api/<module>.md`): mkdocstrings renders its public names (`__all__`) and their docstrings;
+  hidden; exported cells are shown as written; the saved outputs are shown as they are (nothing is executed);
+- an API page per module (`api/<module>.md`): mkdocstrings renders its public names (`__all__`) and their docstrings,
+  and an exported name without an entry there is a warning;
+- code spans that name an exported name (`PPOTrainer`, `lm_ppo.core.compute_gae`) linked to its entry (autorefs);
 - links in notebook pages (which mkdocs-jupyter renders to HTML, past MkDocs' own link checks) made relative to the
   page they point to, and checked: a missing page or anchor is a warning, which `mkdocs build --strict` makes fatal;
 - the pictures in docs/ and bench/ served at docs/ and bench/ (pages link to them as `../docs/...`, as in Jupyter).
