@@ -13,6 +13,7 @@ from lm_ppo.core import (pad_query_response, logprobs_from_logits, masked_mean,
                          masked_var, clip_by_value, compute_gae, flatten_dict, stats_to_np, special_token_id)
 from lm_ppo.precision import MixedPrecision, PRECISIONS, make_adam, reuse_freed_memory
 from lm_ppo.distributed import Dist, whiten_global
+from lm_ppo.models import lm_kwargs
 from lm_ppo.checks import _lm, check_models, check_inputs
 from lm_ppo.trainer_save import TrainerSave, _identity
 
@@ -197,11 +198,13 @@ def _forward_chunk(self: PPOTrainer, model, b: PPOBatch, with_values=True, with_
     cols = b.attn.any(0).nonzero()[:, 0]
     lo, hi = int(cols[0]), int(cols[-1]) + 1                            # trim columns that are padding in every row
     self.mp.set_attention(model, hi - lo)
-    with self.mp.autocast():
-        out = model(input_ids=b.ids[:, lo:hi], attention_mask=b.attn[:, lo:hi], position_ids=b.pos[:, lo:hi])
-    logits, values = (out[0], out[2]) if isinstance(out, tuple) else (out.logits, None)
     q = b.n_query - lo                                                 # first response column after trimming
-    logits = logits[:, q - 1:-1]                                       # [b, R', V]
+    keep = hi - lo - q + 1                                             # positions q-1 .. the last: the LM head runs there only
+    kw = {'logits_to_keep': keep} if hasattr(model, 'v_head') else lm_kwargs(model, logits_to_keep=keep)
+    with self.mp.autocast():
+        out = model(input_ids=b.ids[:, lo:hi], attention_mask=b.attn[:, lo:hi], position_ids=b.pos[:, lo:hi], **kw)
+    logits, values = (out[0], out[2]) if isinstance(out, tuple) else (out.logits, None)
+    logits = logits[:, -keep:-1]                                       # [b, R', V] positions q-1 .. q+R'-2
     r = logits.shape[1]
     fill = lambda x: torch.nn.functional.pad(x.float(), (0, R - r))    # back to [b, R]
     labels = b.ids[:, b.n_query:b.n_query + r]
@@ -282,75 +285,54 @@ def _restore(self: PPOTrainer, snap):
     self.model.zero_grad(set_to_none=True); self.mp.zero_grad()
     self.mp.sync(trainable_only=False)
 
+# %% ../nbs/02-ppo.ipynb #22c664a4
 @patch
-def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=None):
-    "One PPO step on a batch; returns a flat dict of stats (numbers and numpy arrays). See above for `progress` and `cancel`."
-    t0 = time.time()
-    if progress is not None and not callable(progress): raise TypeError(f"`progress`: expected a callable (done, total) or None, got {type(progress).__name__}")
-    if cancel is not None and not callable(getattr(cancel, 'is_set', None)):
-        raise TypeError(f"`cancel`: expected None or an object with is_set() such as a threading.Event, got {type(cancel).__name__}")
-    queries, responses, scores = self._check_inputs(queries, responses, scores)
-    c, timing = self.config, {}
-    batch = PPOBatch.from_pairs(queries, responses, self.pad_id)
-    B, rmask = len(batch), batch.rmask
-    sizes = self.dist.sizes(B, batch.ids.device)                       # samples per process: this one holds
-    offset, B_all = sum(sizes[:self.dist.rank]), sum(sizes)            # global rows offset .. offset + B - 1
-    self.model.eval(); self.compute_model.eval()                       # dropout off: see above
-    self.mp.sync(trainable_only=False)                                 # weights changed from outside are picked up
-    snapshot = self._snapshot() if cancel is not None else None
-
-    t = time.time()
+def _rollout_tensors(self: PPOTrainer, queries, responses):
+    "The batch laid out, with the policy's logprobs and values and the reference's logprobs: `batch, [B, R] × 3`."
+    batch = PPOBatch.from_pairs(queries, responses, self.pad_id)       # ids [B, Q+R], rmask [B, R]
     logprobs, values, ref_logprobs = self._forward_batch(batch)        # [B, R] each
-    timing['time/ppo/forward_pass'] = time.time() - t
+    return batch, logprobs, values, ref_logprobs
 
-    t = time.time()
+# %% ../nbs/02-ppo.ipynb #ae8596ea
+@patch
+def _rewards(self: PPOTrainer, scores, logprobs, ref_logprobs, rmask):
+    "KL-penalised rewards and the penalty alone `[B, R]`, at the controller's current coefficient, and that coefficient."
     kl_coef = self.kl_ctl.value
-    rewards, non_score = kl_penalised_rewards(scores, logprobs, ref_logprobs, rmask, kl_coef)   # [B, R]
-    values = values * rmask
-    advantages, returns = compute_gae(rewards, values, rmask, c['gamma'], c['lam'])            # [B, R]
-    advantages = whiten_global(advantages, rmask, self.dist)          # over the global batch
-    old = Rollout(logprobs, values, advantages, returns)
-    timing['time/ppo/compute_rewards'] = time.time() - t
+    rewards, non_score = kl_penalised_rewards(scores, logprobs, ref_logprobs, rmask, kl_coef)   # [B, R] each
+    return rewards, non_score, kl_coef
 
-    t = time.time()
-    n_mb = -(-B_all // c['mini_batch_size'])
-    total, train_stats, outcomes, early = c['ppo_epochs'] * n_mb, [], [], False
-    try:                                                               # with a snapshot, any exception undoes the step
-        if progress: progress(0, total)
-        for _ in range(c['ppo_epochs']):
-            perm = torch.randperm(B_all, generator=self.generator).to(batch.ids.device)   # the same on every process
-            for mb in perm.split(c['mini_batch_size']):
-                mb = mb[(mb >= offset) & (mb < offset + B)] - offset       # this process's rows of the mini-batch
-                if cancel is not None and cancel.is_set():
-                    raise StepCancelled(f"step cancelled after {len(outcomes)} of {total} mini-batches; the trainer is as it was before it")
-                stats, outcome = self._train_minibatch(batch[mb], old[mb])
-                if stats is not None: train_stats.append(stats)
-                outcomes.append(outcome)
-                if progress: progress(len(outcomes), total)
-                if c['early_stop_kl']:
-                    over = stats is not None and bool(stats['policy/approxkl'] > c['early_stop_kl'])
-                    if bool(self.dist.max(torch.tensor(int(over), device=batch.ids.device))): early = True; break
-            if early: break
-    except BaseException:
-        if snapshot is not None: self._restore(snapshot)
-        raise
-    timing['time/ppo/optimize_step'] = time.time() - t
-    skipped = {k: sum(o == k for o in outcomes) for k in ('nonfinite', 'ratio')}
-    if skipped['nonfinite']:
-        warnings.warn(f"PPOTrainer.step: skipped {skipped['nonfinite']} of {len(outcomes)} mini-batch update(s) with a "
-                      "non-finite loss or gradient; the weights and optimizer state are unchanged by them", stacklevel=2)
+# %% ../nbs/02-ppo.ipynb #a2f20ca6
+@patch
+def _advantages(self: PPOTrainer, rewards, logprobs, values, rmask):
+    "The `Rollout` the epochs optimise against: logprobs, masked values, whitened GAE advantages, returns `[B, R]`."
+    c = self.config
+    values = values * rmask                                            # [B, R]
+    advantages, returns = compute_gae(rewards, values, rmask, c['gamma'], c['lam'])   # [B, R] each
+    return Rollout(logprobs, values, whiten_global(advantages, rmask, self.dist), returns)
 
-    t = time.time()
-    stats = self._record_stats(scores, old, ref_logprobs, non_score, rmask, kl_coef, train_stats)
-    stats.update({'ppo/skipped/nonfinite': skipped['nonfinite'], 'ppo/skipped/ratio': skipped['ratio'],
-                  'ppo/early_stopped': float(early), 'ppo/minibatches': len(outcomes)})
-    timing['time/ppo/calc_stats'] = time.time() - t
-    self.kl_ctl.update(stats['objective/kl'], B_all)                  # the global KL, the global batch
-    self.n_steps += 1
-    timing['time/ppo/total'] = time.time() - t0
-    stats.update(timing)
-    return stats
+# %% ../nbs/02-ppo.ipynb #177172e5
+@patch
+def _epochs(self: PPOTrainer, batch: PPOBatch, old: Rollout, offset, B_all, progress=None, cancel=None):
+    "The mini-batch updates: per-mini-batch stats, their outcomes, and whether `early_stop_kl` ended them."
+    c, B = self.config, len(batch)                                     # this process holds rows offset .. offset+B-1
+    total, train_stats, outcomes = c['ppo_epochs'] * -(-B_all // c['mini_batch_size']), [], []
+    if progress: progress(0, total)
+    for _ in range(c['ppo_epochs']):
+        perm = torch.randperm(B_all, generator=self.generator).to(batch.ids.device)   # the same on every process
+        for mb in perm.split(c['mini_batch_size']):
+            mb = mb[(mb >= offset) & (mb < offset + B)] - offset           # this process's rows of the mini-batch
+            if cancel is not None and cancel.is_set():
+                raise StepCancelled(f"step cancelled after {len(outcomes)} of {total} mini-batches; the trainer is as it was before it")
+            stats, outcome = self._train_minibatch(batch[mb], old[mb])
+            if stats is not None: train_stats.append(stats)
+            outcomes.append(outcome)
+            if progress: progress(len(outcomes), total)
+            over = c['early_stop_kl'] and stats is not None and bool(stats['policy/approxkl'] > c['early_stop_kl'])
+            if c['early_stop_kl'] and bool(self.dist.max(torch.tensor(int(over), device=batch.ids.device))):
+                return train_stats, outcomes, True
+    return train_stats, outcomes, False
 
+# %% ../nbs/02-ppo.ipynb #63a2c333
 @patch
 def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_score, rmask, kl_coef, train_stats):
     "The step's stats, reference names."
@@ -377,3 +359,39 @@ def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_scor
         **{f'ppo/{k}': v for k, v in mean.items()},
     }
     return stats_to_np(stats)
+
+@patch
+def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=None):
+    "One PPO step on a batch; returns a flat dict of stats (numbers and numpy arrays). See above for `progress` and `cancel`."
+    t0 = time.time()
+    if progress is not None and not callable(progress): raise TypeError(f"`progress`: expected a callable (done, total) or None, got {type(progress).__name__}")
+    if cancel is not None and not callable(getattr(cancel, 'is_set', None)):
+        raise TypeError(f"`cancel`: expected None or an object with is_set() such as a threading.Event, got {type(cancel).__name__}")
+    queries, responses, scores = self._check_inputs(queries, responses, scores)
+    self.model.eval(); self.compute_model.eval()                       # dropout off: see above
+    self.mp.sync(trainable_only=False)                                 # weights changed from outside are picked up
+    snapshot = self._snapshot() if cancel is not None else None
+    t, timing = time.time(), {}
+    batch, logprobs, values, ref_logprobs = self._rollout_tensors(queries, responses)   # [B, R] each
+    timing['time/ppo/forward_pass'], t = time.time() - t, time.time()
+    rewards, non_score, kl_coef = self._rewards(scores, logprobs, ref_logprobs, batch.rmask)   # [B, R]
+    old = self._advantages(rewards, logprobs, values, batch.rmask)
+    timing['time/ppo/compute_rewards'], t = time.time() - t, time.time()
+    sizes = self.dist.sizes(len(batch), batch.ids.device)             # samples per process: this one holds its own
+    try: train_stats, outcomes, early = self._epochs(batch, old, sum(sizes[:self.dist.rank]), sum(sizes), progress, cancel)
+    except BaseException:                                              # with a snapshot, any exception undoes the step
+        if snapshot is not None: self._restore(snapshot)
+        raise
+    timing['time/ppo/optimize_step'], t = time.time() - t, time.time()
+    stats = self._record_stats(scores, old, ref_logprobs, non_score, batch.rmask, kl_coef, train_stats)
+    skipped = {k: sum(o == k for o in outcomes) for k in ('nonfinite', 'ratio')}
+    if skipped['nonfinite']:
+        warnings.warn(f"PPOTrainer.step: skipped {skipped['nonfinite']} of {len(outcomes)} mini-batch update(s) with a "
+                      "non-finite loss or gradient; the weights and optimizer state are unchanged by them", stacklevel=2)
+    stats.update({'ppo/skipped/nonfinite': skipped['nonfinite'], 'ppo/skipped/ratio': skipped['ratio'],
+                  'ppo/early_stopped': float(early), 'ppo/minibatches': len(outcomes)})
+    timing['time/ppo/calc_stats'] = time.time() - t
+    self.kl_ctl.update(stats['objective/kl'], sum(sizes))             # the global KL, the global batch
+    self.n_steps += 1
+    timing['time/ppo/total'] = time.time() - t0
+    return {**stats, **timing}
