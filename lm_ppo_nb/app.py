@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, html, ipaddress, json, os, secrets, socket, subprocess, sys
 from datetime import datetime, timezone
 from pathlib import Path
-from lm_ppo.checkpoint import hold_folder, holder_text, FolderBusy
+from lm_ppo.checkpoint import hold_folder, holder_text, FolderBusy, _write_json
 from lm_ppo.labels import log_summary
 
 # %% auto #0
@@ -19,41 +19,51 @@ def _queries(queries):
         from lm_ppo.data import review_openings
         return review_openings()
     path = Path(queries)
-    if not path.is_file(): raise FileNotFoundError(f"`--queries` should be a text file with one query per line, or 'bundled', got {queries!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"`--queries` should be a text file with one query per line, or 'bundled', "
+                                f"got {queries!r}")
     lines = [l.strip() for l in path.read_text(encoding='utf-8').splitlines() if l.strip()]
     if not lines: raise ValueError(f"`--queries`: {queries} has no queries")
     return lines
 
-def _trainer_app(model, queries, folder, style, n_responses, batch_size, max_new_tokens, seed, resume, url, wait, **session_kwargs):
-    "The trainer page, once this process holds `folder` (`FolderBusy` if another process holds it after `wait` s)."
-    hold = hold_folder(folder, wait=wait, what='lm_ppo label' if url else 'labelling_app', **({'url': url} if url else {}))
-    try:
-        from lm_ppo.data import QuerySampler
-        from lm_ppo.interactive import InteractiveTrainer
-        from lm_ppo.train import build_trainer                              # the policy names of `lm_ppo.data.choose_policy`
-        trainer = build_trainer(model, init_seed=seed, log=None, mini_batch_size=min(8, batch_size),
-                                forward_batch_size=batch_size, lr=1e-5, init_kl_coef=0.1)
-        tok = trainer.tokenizer
-        sampler = QuerySampler(_queries(queries), tok, min_len=4, max_len=8, seed=seed)
-        checkpoint = Path(folder)/'checkpoint'
-        ui = InteractiveTrainer(trainer, sampler, style=style, n_responses=n_responses, batch_size=batch_size, folder=folder,
-                                gen_kwargs=dict(max_new_tokens=max_new_tokens), start=False, **session_kwargs)
-        if resume and (checkpoint/'trainer'/'session.json').exists(): ui.session.load(checkpoint)
-        if style == 'compare' and not ui.session.n_open(): ui.session.next_comparisons()
-        elif style == 'rate' and not ui.session.batch: ui.session.next_batch()
-    finally: hold.release()                                             # the session holds the folder from here on
-    if hold.fresh and hold.took_over:
-        ui._set_note(f'Took over this folder from {html.escape(holder_text(hold.took_over))}, which ended without letting '
-                     'go of it (killed?). Every label it logged is kept.', error=True)
+# %% ../nbs/05e-app.ipynb #b3d7f9a1
+def _trainer_page(model, queries, folder, style, n_responses, batch_size, max_new_tokens, seed, resume,
+                  **session_kwargs):
+    "The interactive trainer on `folder`, resumed from its checkpoint if it has one, with work on screen."
+    from lm_ppo.data import QuerySampler
+    from lm_ppo.interactive import InteractiveTrainer
+    from lm_ppo.train import build_trainer                    # the policy names of `lm_ppo.data.choose_policy`
+    trainer = build_trainer(model, init_seed=seed, log=None, mini_batch_size=min(8, batch_size),
+                            forward_batch_size=batch_size, lr=1e-5, init_kl_coef=0.1)
+    sampler = QuerySampler(_queries(queries), trainer.tokenizer, min_len=4, max_len=8, seed=seed)
+    checkpoint = Path(folder)/'checkpoint'
+    gen_kwargs = dict(max_new_tokens=max_new_tokens)
+    ui = InteractiveTrainer(trainer, sampler, style=style, n_responses=n_responses, batch_size=batch_size,
+                            folder=folder, gen_kwargs=gen_kwargs, start=False, **session_kwargs)
+    if resume and (checkpoint/'trainer'/'session.json').exists(): ui.session.load(checkpoint)
+    if style == 'compare' and not ui.session.n_open(): ui.session.next_comparisons()
+    elif style == 'rate' and not ui.session.batch: ui.session.next_batch()
     return ui
 
-def labelling_app(model='embedded', queries='bundled', folder='runs/labels', style='compare', n_responses=4, batch_size=8,
-                  max_new_tokens=20, seed=0, resume=True, url=None, wait=5, **session_kwargs):
+def _trainer_app(folder, url=None, wait=0, **settings):
+    "The trainer page, once this process holds `folder` (`FolderBusy` if another process holds it after `wait` s)."
+    about = dict(what='lm_ppo label', url=url) if url else dict(what='labelling_app')
+    hold = hold_folder(folder, wait=wait, **about)
+    try: ui = _trainer_page(folder=folder, **settings)
+    finally: hold.release()                                             # the session holds the folder from here on
+    if hold.fresh and hold.took_over:
+        ui._set_note(f'Took over this folder from {html.escape(holder_text(hold.took_over))}, which ended without '
+                     'letting go of it (killed?). Every label it logged is kept.', error=True)
+    return ui
+
+# %% ../nbs/05e-app.ipynb #c4e8a0b2
+def labelling_app(model='embedded', queries='bundled', folder='runs/labels', style='compare', n_responses=4,
+                  batch_size=8, max_new_tokens=20, seed=0, resume=True, url=None, wait=5, **session_kwargs):
     """The interactive trainer the app serves: policy `model`, `queries`, session `folder` (resumed when it holds a
-    checkpoint); `url`: the address it is served at. When another process holds the folder (after `wait` s: a reloaded
-    page's old kernel lets go within seconds), the page that says who, with a read-only look at its labels."""
-    args = dict(model=model, queries=queries, folder=folder, style=style, n_responses=n_responses, batch_size=batch_size,
-                max_new_tokens=max_new_tokens, seed=seed, resume=resume, url=url, **session_kwargs)
+    checkpoint); `url`: the address it is served at. When another process holds the folder (after `wait` s: a
+    reloaded page's old kernel lets go within seconds), the page that says who, with a read-only look at its labels."""
+    args = dict(model=model, queries=queries, folder=folder, style=style, n_responses=n_responses, url=url,
+                batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed, resume=resume, **session_kwargs)
     try: return _trainer_app(wait=wait, **args)
     except FolderBusy as e: return busy_page(folder, e, retry=lambda: _trainer_app(wait=0, **args))
 
@@ -71,27 +81,30 @@ def _said(l):
 def _look(folder):
     "A read-only look at the folder's label log, as HTML."
     s = log_summary(Path(folder)/'labels.jsonl')
+    n = lambda k, what: f"{s[k]} {what}{'' if s[k] == 1 else 's'}"
     last = ''.join(f'<li><b>{html.escape(l.query)}</b> → {html.escape(_said(l))}</li>' for l in reversed(s['last']))
     when = f", the last at {str(s['last_time']).replace('T', ' ')[:19]} UTC" if s['last_time'] else ''
-    n = lambda k, what: f"{s[k]} {what}{'' if s[k] == 1 else 's'}"
-    return (f"<p>So far: <b>{n('choices', 'choice')}</b>, <b>{n('ratings', 'rating')}</b>, {n('steps', 'PPO step')}{when}.</p>"
-            + (f'<p>The last ones:</p><ul>{last}</ul>' if last else ''))
+    counts = f"<b>{n('choices', 'choice')}</b>, <b>{n('ratings', 'rating')}</b>, {n('steps', 'PPO step')}"
+    return f"<p>So far: {counts}{when}.</p>" + (f'<p>The last ones:</p><ul>{last}</ul>' if last else '')
 
 # %% ../nbs/05e-app.ipynb #e9a3c5d7
+def _holder_html(folder, busy):
+    h = busy.holder or {}
+    return (f"<h3>This folder is being labelled in another page</h3><p>{html.escape(str(Path(folder).resolve()))} "
+            f"is held by <b>{html.escape(holder_text(busy.holder))}</b>{_ago(h.get('since'))}. One page at a time "
+            "labels a folder, so that no label or checkpoint is lost. Below, read-only, what the log holds.</p>")
+
 def busy_page(folder, busy, retry=None):
     """The page for a second opener: who holds `folder` and since when (`busy`, a `FolderBusy`), a read-only look at its
     label log, Refresh, and Try again (`retry()` builds the trainer page once the folder is free)."""
     import ipywidgets as W
     who, look, note = W.HTML(), W.HTML(), W.HTML()
-    refresh, again = W.Button(description='Refresh', icon='refresh'), W.Button(description='Try again', button_style='primary')
-    for w, c in ((who, 'holder'), (look, 'log'), (note, 'note'), (refresh, 'refresh'), (again, 'retry')): w.add_class(f'lm-ppo-busy-{c}')
+    refresh = W.Button(description='Refresh', icon='refresh')
+    again = W.Button(description='Try again', button_style='primary')
+    for w, c in ((who, 'holder'), (look, 'log'), (note, 'note'), (refresh, 'refresh'), (again, 'retry')):
+        w.add_class(f'lm-ppo-busy-{c}')
     box = W.VBox([who, look, W.HBox([refresh, again] if retry else [refresh]), note]); box.add_class('lm-ppo-busy')
-    def show(e):
-        h = e.holder or {}
-        who.value = (f"<h3>This folder is being labelled in another page</h3><p>{html.escape(str(Path(folder).resolve()))} "
-                     f"is held by <b>{html.escape(holder_text(e.holder))}</b>{_ago(h.get('since'))}. One page at a time "
-                     "labels a folder, so that no label or checkpoint is lost. Below, read-only, what the log holds.</p>")
-        look.value = _look(folder)
+    def show(e): who.value, look.value = _holder_html(folder, e), _look(folder)
     def on_again(_):
         note.value = 'Opening the trainer…'
         try: ui = retry()
@@ -108,10 +121,11 @@ def app_notebook(folder, **settings) -> Path:
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     args = ', '.join(f'{k}={v!r}' for k, v in {**settings, 'folder': '.'}.items())
     src = f"from lm_ppo.app import labelling_app\nlabelling_app({args})"
+    kernel = {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}
     nb = dict(cells=[dict(cell_type='code', execution_count=None, id='app', metadata={}, outputs=[], source=src)],
-              metadata={'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}}, nbformat=4, nbformat_minor=5)
+              metadata={'kernelspec': kernel}, nbformat=4, nbformat_minor=5)
     path = folder/'label_app.ipynb'
-    path.write_text(json.dumps(nb, indent=1), encoding='utf-8')
+    _write_json(path, nb)
     return path
 
 # %% ../nbs/05e-app.ipynb #440f841c
@@ -119,8 +133,10 @@ def _parser():
     p = argparse.ArgumentParser(prog='lm_ppo', description='lm_ppo from the shell.')
     sub = p.add_subparsers(dest='command', required=True)
     a = sub.add_parser('label', help='serve the labelling app (Voila) on a session folder',
-                       description='Serve the interactive trainer as a web page for labellers; labels go to FOLDER/labels.jsonl.')
-    a.add_argument('--model', default='embedded', help="'embedded' (SmolLM2-135M-Instruct, offline), 'tiny', 'auto', a model folder or a Hub name")
+                       description='Serve the interactive trainer as a web page for labellers; '
+                                   'labels go to FOLDER/labels.jsonl.')
+    a.add_argument('--model', default='embedded',
+                   help="'embedded' (SmolLM2-135M-Instruct, offline), 'tiny', 'auto', a model folder or a Hub name")
     a.add_argument('--queries', default='bundled', help="text file with one query per line, or 'bundled'")
     a.add_argument('--folder', default='runs/labels', help='session folder: the label log, checkpoints')
     a.add_argument('--style', choices=('compare', 'rate'), default='compare')
@@ -128,11 +144,14 @@ def _parser():
     a.add_argument('--batch-size', type=int, default=8)
     a.add_argument('--max-new-tokens', type=int, default=20)
     a.add_argument('--port', type=int, default=8866)
-    a.add_argument('--ip', default='127.0.0.1', help='address to listen on (0.0.0.0: every interface; beyond loopback a token is required)')
-    a.add_argument('--no-token', action='store_true', help='serve beyond loopback without a token: anyone who reaches the port can label')
+    a.add_argument('--ip', default='127.0.0.1',
+                   help='address to listen on (0.0.0.0: every interface; beyond loopback a token is required)')
+    a.add_argument('--no-token', action='store_true',
+                   help='serve beyond loopback without a token: anyone who reaches the port can label')
     a.add_argument('--no-browser', action='store_true', help="don't open a browser")
     return p
 
+# %% ../nbs/05e-app.ipynb #d5f9b1c3
 def _loopback(ip):
     "True for an address only this machine reaches (127.0.0.1, ::1, localhost)."
     if ip == 'localhost': return True
@@ -140,29 +159,35 @@ def _loopback(ip):
     except ValueError: return False
 
 def access(ip, port, no_token=False):
-    "`(token, url)` for serving on `ip`: a fresh token beyond loopback (None on loopback, or with `no_token`); the page's address."
+    "`(token, url)` for serving on `ip`: a new token beyond loopback (None on loopback or with `no_token`); its URL."
     host = socket.gethostname() if ip in ('', '0.0.0.0', '::') else ip
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     return (None if _loopback(ip) or no_token else secrets.token_urlsafe(24)), url
 
-NO_TOKEN = ("--no-token: no token. Anyone who can reach {url} can open the labelling page — each page starts a Python "
-            "process under your user on this machine — see the label log's summary, label into {folder} and train the model")
+NO_TOKEN = ("--no-token: no token. Anyone who can reach {url} can open the labelling page — each page starts a "
+            "Python process under your user on this machine — see the label log's summary, label into {folder} and "
+            "train the model")
 
+# %% ../nbs/05e-app.ipynb #e6a0c2d4
 def voila_command(nb_path, port=8866, ip='127.0.0.1', no_browser=True, token=False, cull_after=600):
-    """The Voila command line that serves `nb_path`; `token`: ask for the token in $JUPYTER_TOKEN (kept out of the process
-    list). A page's kernel ends when the page is closed (Voila's unload beacon, which needs the XSRF check off: Voila
-    sets no XSRF cookie), or `cull_after` s after its page went away without saying so; it then lets go of the folder."""
+    """The Voila command line that serves `nb_path`; `token`: ask for the token in $JUPYTER_TOKEN (kept out of the
+    process list). A page's kernel ends when the page is closed (Voila's unload beacon, which needs the XSRF check
+    off: Voila sets no XSRF cookie), or `cull_after` s after its page went away unannounced; either lets go of the
+    folder."""
     cmd = [sys.executable, '-m', 'voila', str(nb_path), f'--port={port}', f'--Voila.ip={ip}', '--strip_sources=True',
            '--theme=light', '--show_tracebacks=True', '--ServerApp.port_retries=0',
            '--Voila.tornado_settings={"disable_check_xsrf": True}',
-           f'--MappingKernelManager.cull_idle_timeout={cull_after}', f'--MappingKernelManager.cull_interval={min(60, cull_after)}']
+           f'--MappingKernelManager.cull_idle_timeout={cull_after}',
+           f'--MappingKernelManager.cull_interval={min(60, cull_after)}']
     return cmd + (['--token'] if token else []) + (['--no-browser'] if no_browser else [])
 
+# %% ../nbs/05e-app.ipynb #f7b1d3e5
 def main(argv=None):
     "`lm_ppo label ...`: write the app notebook and serve it with Voila until interrupted."
     a = _parser().parse_args(argv)
     try: import voila  # noqa: F401
-    except ImportError: sys.exit("lm_ppo label needs Voila: pip install 'lm_ppo[app]'  (voila, ipykernel, ipywidgets, anywidget)")
+    except ImportError:
+        sys.exit("lm_ppo label needs Voila: pip install 'lm_ppo[app]'  (voila, ipykernel, ipywidgets, anywidget)")
     from lm_ppo.data import choose_policy
     if a.model not in ('auto', 'embedded'): choose_policy(a.model)
     _queries(a.queries)                                                 # fail here, not in the page
@@ -170,15 +195,18 @@ def main(argv=None):
                     queries=str(Path(a.queries).resolve()) if Path(a.queries).is_file() else a.queries, style=a.style,
                     n_responses=a.n_responses, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
     token, url = access(a.ip, a.port, a.no_token)
-    try: serving = hold_folder(Path(a.folder)/'.serving', what='lm_ppo label', url=url)     # one server per folder
-    except FolderBusy as e: sys.exit(f'lm_ppo label: {a.folder} is served by {holder_text(e.holder)}: open that address')
+    try: serving = hold_folder(Path(a.folder)/'.serving', what='lm_ppo label', url=url)       # one server per folder
+    except FolderBusy as e:
+        sys.exit(f'lm_ppo label: {a.folder} is served by {holder_text(e.holder)}: open that address')
     try: hold_folder(a.folder).release()                                # no other process labels in it now
     except FolderBusy as e: sys.exit(f'lm_ppo label: {e}')
     nb = app_notebook(a.folder, **settings, url=url)
     print(f'lm_ppo label: serving {nb} at {url}{f"?token={token}" if token else ""} '
           f'(labels: {Path(a.folder).resolve()/"labels.jsonl"}); Ctrl-C stops', flush=True)
-    if a.no_token and not _loopback(a.ip): print('lm_ppo label: ' + NO_TOKEN.format(url=url, folder=a.folder), flush=True)
+    if a.no_token and not _loopback(a.ip):
+        print('lm_ppo label: ' + NO_TOKEN.format(url=url, folder=a.folder), flush=True)
     env = {**os.environ, 'JUPYTER_TOKEN': token} if token else None
-    try: return subprocess.call(voila_command(nb, a.port, a.ip, a.no_browser, token=bool(token)), cwd=nb.parent, env=env)
+    cmd = voila_command(nb, a.port, a.ip, a.no_browser, token=bool(token))
+    try: return subprocess.call(cmd, cwd=nb.parent, env=env)
     except KeyboardInterrupt: return 0
     finally: serving.release()
