@@ -48,6 +48,7 @@ def to_json(self: Item):
                 response_ids=self.response_ids.tolist(), suggestion=self.suggestion, reward=self.reward,
                 source=self.source, skipped=self.skipped, policy_step=self.policy_step, learned=self.learned)
 
+# %% ../nbs/05-cards.ipynb #itemjsp1
 @patch(cls_method=True)
 def from_json(cls: Item, d):
     "The card back from `to_json`."

@@ -161,6 +161,7 @@ def _batch_html(table, index=-1):
             f'step {int(step.iloc[0]) if len(step) else "–"}')
     return head + b[cols].to_html(index=False, na_rep='', float_format=lambda x: f'{x:+.3g}')
 
+# %% ../nbs/05a-cards-view.ipynb #pastsyp1
 @patch
 def sync(self: PastBatches):
     "Show or hide the table; when shown, the batch `index` points at."

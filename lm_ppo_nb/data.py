@@ -239,6 +239,7 @@ def _draw_one(self: QuerySampler, tokens=True):
     cut = self.rng.randint(self.min_len, self.max_len)
     return torch.tensor(self._tokens(i)[:cut], dtype=torch.long) if tokens else None
 
+# %% ../nbs/03a-data.ipynb #qsamplp1
 @patch
 def _tokens(self: QuerySampler, i: int) -> list[int]:
     "Token ids of text `i` (tokenized once, then cached)."

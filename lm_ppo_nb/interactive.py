@@ -73,6 +73,7 @@ def _button(desc, tip, **kw):
     "A toolbar button."
     return widgets.Button(description=desc, tooltip=tip, layout=widgets.Layout(width='auto', height='36px'), **kw)
 
+# %% ../nbs/05a-interactive.ipynb #ec863ep1
 @patch
 def _build_progress(self: InteractiveTrainer):
     "The status line, the progress bar and its text, and the Cancel button."
@@ -144,6 +145,7 @@ def _row(*ws, **kw):
     "Widgets side by side, wrapping."
     return widgets.HBox(list(ws), layout=widgets.Layout(align_items='center', flex_flow='row wrap', **kw))
 
+# %% ../nbs/05a-interactive.ipynb #buildlp1
 @patch
 def _build_learning(self: InteractiveTrainer, head):
     "With a learning session: the comparison and reward-model panels and the style switch (the key listener on top)."
@@ -198,6 +200,7 @@ def _wire(self: InteractiveTrainer):
     self.suggestions_box.observe(self._on_show_suggestions, 'value')
     self.pending.observe(lambda c: None if self._quiet() else s.set_pending(c.new), 'value')
 
+# %% ../nbs/05a-interactive.ipynb #buildwp1
 @patch
 def _build(self: InteractiveTrainer):
     "Create the widgets and wire them to the session."
@@ -211,11 +214,13 @@ class _Quiet:
     def __enter__(self): self.local.depth = getattr(self.local, 'depth', 0) + 1
     def __exit__(self, *a): self.local.depth -= 1
 
+# %% ../nbs/05a-interactive.ipynb #26ccecp1
 @patch
 def _quiet(self: InteractiveTrainer):
     "True while the view itself writes widget values."
     return getattr(self._local, 'depth', 0) > 0
 
+# %% ../nbs/05a-interactive.ipynb #26ccecp2
 @patch
 def _sync_cards(self: InteractiveTrainer):
     "Refill every card from the session's batch."
@@ -239,6 +244,7 @@ def _status_html(self: InteractiveTrainer):
     return (f'<span title="{s.phase}">{_ICONS.get(s.phase, "")} <b>{s.phase}</b></span> · {_esc(s.message)}'
             f'{counts} · {s.trainer.n_steps} step(s){total}{ahead}')
 
+# %% ../nbs/05a-interactive.ipynb #syncstp1
 @patch
 def _sync_status(self: InteractiveTrainer):
     "The status line and the progress of the work in progress."
@@ -287,6 +293,7 @@ def _sync_plots(self: InteractiveTrainer):
             f" · KL coef {h['kl_coef']:.4f} · value loss {h['value_loss']:.4f} · entropy {h['entropy']:.3f}"
             f" · {h['step_seconds']:.1f} s on {h['n']} responses")
 
+# %% ../nbs/05a-interactive.ipynb #syncplp1
 @patch
 def _sync_pending(self: InteractiveTrainer):
     "How many typed queries wait for the next batch."
@@ -296,6 +303,7 @@ def _sync_pending(self: InteractiveTrainer):
         if not n and self.pending.value.strip(): self.pending.value = ''
         self.pending_count.value = f'{n} quer{"y" if n == 1 else "ies"} queued for the next batch' if n else ''
 
+# %% ../nbs/05a-interactive.ipynb #syncplp2
 @patch
 def _sync_all(self: InteractiveTrainer):
     "Everything, from the session."

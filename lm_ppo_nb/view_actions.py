@@ -21,6 +21,7 @@ def _set_note(self: ViewActions, text='', error=False):
     with self._ui_lock:
         self.note.value = '' if not text else f'<span style="color:{"#c62828" if error else "#2e7d32"}">{text}</span>'
 
+# %% ../nbs/05a-view-actions.ipynb #va1337p1
 @patch
 def _act(self: ViewActions, fn, *args):
     "Call a session method; a refusal or an error becomes a note instead of an exception. Returns its result, or None."
@@ -42,6 +43,7 @@ def _move_on(self: ViewActions, k):
     self.cursor = self.session.next_open(k + 1) if self.session.batch else 0
     self._sync_cards()
 
+# %% ../nbs/05a-view-actions.ipynb #va002xp1
 @patch
 def _label(self: ViewActions, k, value):
     "Card `k` gets `value` (a number or the text typed into its box)."
@@ -49,6 +51,7 @@ def _label(self: ViewActions, k, value):
         if self._act(self.session.set_reward, k, value): self._move_on(k)
         else: self._sync_cards()                                      # put the refused value back
 
+# %% ../nbs/05a-view-actions.ipynb #va002xp2
 @patch
 def _skip(self: ViewActions, k, skipped):
     "Card `k` is skipped (or brought back)."
@@ -64,6 +67,7 @@ def _accept(self: ViewActions):
         k = min(self.cursor, max(len(self.session.batch) - 1, 0))
         if self._act(self.session.accept, k): self._move_on(k)
 
+# %% ../nbs/05a-view-actions.ipynb #va003xp1
 @patch
 def _accept_all(self: ViewActions):
     "Every card without a reward takes its suggestion."
@@ -71,6 +75,7 @@ def _accept_all(self: ViewActions):
         n = self._act(self.session.accept_suggestions)
         if n: self._set_note(f'{n} card(s) took their suggestion'); self._sync_cards()
 
+# %% ../nbs/05a-view-actions.ipynb #va003xp2
 @patch
 def _undo(self: ViewActions):
     "Take back the last label and focus the card it touched."
@@ -88,6 +93,7 @@ def _on_pause(self: ViewActions, change):
     (self.session.pause if change.new else self.session.resume)()
     self.pause_button.description = 'Resume' if change.new else 'Pause'
 
+# %% ../nbs/05a-view-actions.ipynb #va004xp1
 @patch
 def _on_mode(self: ViewActions, change):
     "Switch between manual and mixed; mixed fills the open cards with their suggestions."
@@ -110,6 +116,7 @@ def _on_style(self: ViewActions, change):
         if s.style == 'compare' and not s.n_open(): s.next_comparisons()
         elif s.style == 'rate' and not s.batch: s.next_batch()
 
+# %% ../nbs/05a-view-actions.ipynb #va005xp1
 @patch
 def _sync_style(self: ViewActions):
     "Show the comparison or the cards, and the keys of the one shown."
@@ -122,6 +129,7 @@ def _sync_style(self: ViewActions):
         self.key_listener.legend = (self.compare.legend if compare else
                                     self.keys.placeholder.replace('keys: ', ''))
 
+# %% ../nbs/05a-view-actions.ipynb #va005xp2
 @patch
 def _on_show_suggestions(self: ViewActions, change):
     "Show or hide the suggestions (and rewards nobody but the reward function gave)."
@@ -131,6 +139,7 @@ def _on_show_suggestions(self: ViewActions, change):
 # %% ../nbs/05a-view-actions.ipynb #va006x
 _ARROWS = {'ArrowDown': 'n', 'ArrowRight': 'n', 'ArrowUp': 'p', 'ArrowLeft': 'p'}
 
+# %% ../nbs/05a-view-actions.ipynb #va006xp1
 @patch
 def _on_keys(self: ViewActions, change):
     "Keystrokes typed into the keys box: each new character is a command for the focused card."
@@ -142,6 +151,7 @@ def _on_keys(self: ViewActions, change):
         for ch in new[len(old):]:
             if self._key(ch) == 'stop': return
 
+# %% ../nbs/05a-view-actions.ipynb #va006xp2
 @patch
 def _key(self: ViewActions, ch):
     """One key, from the keys box or the key listener: a command for the comparison or the focused card; 'stop' ends
