@@ -168,5 +168,8 @@ def test_every_page_loads_with_title_and_working_links(site):
                     except Exception as e: problems.append(f'{name}: broken link {href} ({e})'); continue
                     if frag and frag not in found: problems.append(f'{name}: missing anchor {href}')
             assert not problems, '\n'.join(problems)
+            index = json.loads((site / 'search' / 'search_index.json').read_text())   # Material's search
+            found = {d['location'].split('#')[0] for d in index['docs'] if 'PPOTrainer' in d['text']}
+            assert {'02-ppo/', 'api/ppo/', 'algorithm/'} <= found, sorted(found)
         finally:
             browser.close()
