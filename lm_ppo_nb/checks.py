@@ -67,6 +67,7 @@ def _plain(x, where):
                 else str(x.layout))
         raise TypeError(f"`{where}`: expected an ordinary (dense) tensor, got a {kind} tensor")
 
+# %% ../nbs/02d-checks.ipynb #8eabb2p1
 def token_list(xs, name):
     "`as_list` for token ids, refusing float, bool and complex tensors instead of casting them."
     items = [xs] if isinstance(xs, (torch.Tensor, np.ndarray)) else (xs if isinstance(xs, (list, tuple)) else [])
@@ -88,6 +89,7 @@ def _real_array(x, where):
     if a.dtype.kind not in 'iuf': raise TypeError(f"`{where}`: expected real numbers, got numpy dtype {a.dtype}")
     return torch.from_numpy(a.astype(np.float64))
 
+# %% ../nbs/02d-checks.ipynb #real00p1
 def _real(x, where):
     "A float64 tensor from a number, a 0-d/1-d tensor or a numpy value; otherwise an error naming `where`."
     if isinstance(x, torch.Tensor):
@@ -140,6 +142,7 @@ def _check_tokens(queries, responses, vocab_size, max_len=None):
             raise ValueError(f"`queries[{i}]` + `responses[{i}]`: expected at most the model's {max_len} positions, "
                              f"got {len(q)} + {len(r)} = {len(q) + len(r)} tokens")
 
+# %% ../nbs/02d-checks.ipynb #chkinpp1
 def check_inputs(queries, responses, scores, vocab_size, max_len=None, device='cpu'):
     """Checked inputs on `device`: lists of 1-D token tensors (ids in [0, `vocab_size`), query + response within
     `max_len`) and a `[batch]` float32 score tensor."""
