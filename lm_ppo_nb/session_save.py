@@ -22,7 +22,7 @@ class SessionSave:
 
 @patch
 def _take_folder(self: SessionSave):
-    "Hold the session folder for this process (`FolderBusy`, naming the holder, if another one has it); say so after a takeover."
+    "Hold the session folder for this process (`FolderBusy`, naming the holder, if another has it); tell a takeover."
     self._hold = hold_folder(self.folder, what=type(self).__name__)
     weakref.finalize(self, self._hold.release)
     left = self._hold.news()
@@ -31,23 +31,6 @@ def _take_folder(self: SessionSave):
         warnings.warn(self.message, stacklevel=3)
         self._log([dict(event='takeover', time=log_time(), previous=left)], durable=True)
 
-def _identity(trainer, tokenizer):
-    "What a checkpoint must match: the model (name, kind and shape) and the tokenizer (name, class, a hash of its vocabulary)."
-    cfg = _lm(trainer.model).config
-    shape = {k: getattr(cfg, k) for k in ('model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers') if hasattr(cfg, k)}
-    vocab = hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
-    return dict(model=dict(name=str(getattr(cfg, '_name_or_path', '')), **shape),
-                tokenizer=dict(name=str(getattr(tokenizer, 'name_or_path', '')), cls=type(tokenizer).__name__, vocab=vocab))
-
-def _differs(a, b):
-    "True when two model (or tokenizer) identities are not the same thing (a moved folder keeps its last name: the same)."
-    name = lambda d: Path(d.get('name') or '').name
-    rest = lambda d: {k: v for k, v in d.items() if k not in ('name', 'cls')}
-    return rest(a) != rest(b) or (name(a) and name(b) and name(a) != name(b))
-
-def _described(d):
-    return f"{d.get('name')!r} ({', '.join(f'{k} {v}' for k, v in d.items() if k != 'name')})"
-
 # %% ../nbs/05-session-save.ipynb #a8c2e4f6
 @patch
 def _state(self: SessionSave):
@@ -55,15 +38,8 @@ def _state(self: SessionSave):
     return dict(version=2, save_id=uuid.uuid4().hex, batch_id=self.batch_id, batch=[it.to_json() for it in self.batch],
                 history=self.history, records=self.records, pending=self.pending, mode=self.mode,
                 n_drawn=getattr(self.queries, 'n_drawn', None), n_submits=self.n_submits, n_batches=self.n_batches,
-                batch_size=self.batch_size,
-                gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()), timings=self.timings,
-                **self._ident())
-
-@patch
-def _ident(self: SessionSave):
-    "The model and tokenizer this session runs (`_identity`), computed once."
-    if getattr(self, '_identity', None) is None: self._identity = _identity(self.trainer, self.tokenizer)
-    return self._identity
+                batch_size=self.batch_size, gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()),
+                timings=self.timings, **self._ident())
 
 def _previous(folder):
     "What a failed save left: the previous checkpoint, whole."
@@ -73,16 +49,18 @@ def _previous(folder):
 
 @patch
 def _save(self: SessionSave, folder):
-    "The worker's save: trainer and session state in one atomic checkpoint (`PPOTrainer.save(extra=)`), a `save` row, a copy of the log."
+    "The worker's save: trainer and session state in one atomic checkpoint, a `save` row, a copy of the log."
     with self._lock: state = self._state()
     self._begin('save', 1, what='saving')
-    # one write for both: a kill can never leave a session whose history and trainer disagree
-    try: self.trainer.save(folder/'trainer', extra={'session.json': json.dumps(state, ensure_ascii=False, default=float)})
+    # one write for both (`PPOTrainer.save(extra=)`): a kill never leaves a session whose history and trainer disagree
+    extra = {'session.json': json.dumps(state, ensure_ascii=False, default=float)}
+    try: self.trainer.save(folder/'trainer', extra=extra)
     except Exception as e:                # a full disk: OSError, or the error of the library that was writing
         err = e.strerror if isinstance(e, OSError) and e.strerror else e
         why = f'saving to {folder} failed ({err}): {_previous(folder)}; every label is in {self.log_path}'
         raise (OSError(e.errno, why) if isinstance(e, OSError) else RuntimeError(why)) from e
-    self._log([dict(event='save', time=log_time(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])], durable=True)
+    row = dict(event='save', time=log_time(), folder=str(folder), step=self.trainer.n_steps, save_id=state['save_id'])
+    self._log([row], durable=True)
     if self.log_path.exists() and self.log_path.resolve() != (folder/'labels.jsonl').resolve():
         shutil.copyfile(self.log_path, folder/'labels.jsonl')
     self._end('save')
@@ -90,7 +68,8 @@ def _save(self: SessionSave, folder):
 
 @patch
 def save(self: SessionSave, folder=None, wait=True):
-    "Save trainer and session to `folder` (default: `<session folder>/checkpoint`); returns the folder (the worker thread with `wait=False`). Not while work runs."
+    """Save trainer and session to `folder` (default: `<session folder>/checkpoint`); returns the folder (the worker
+    thread with `wait=False`). Not while work runs."""
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
     t = self._run_now('saving', f'Saving to {folder}…', self._save, folder, wait=wait, what='save')
     return folder if wait else t
@@ -98,7 +77,7 @@ def save(self: SessionSave, folder=None, wait=True):
 # %% ../nbs/05-session-save.ipynb #b9d3f5a7
 @patch
 def _replay(self: SessionSave, state):
-    "Bring the restored batch up to date from the label log written after the save."
+    "Bring the restored batch up to date from the label log written after the save; why it differs ('' if not)."
     path = Path(state.get('log_path') or '')
     if not path.exists(): return ''
     log = read_log(path)
@@ -109,16 +88,17 @@ def _replay(self: SessionSave, state):
     after = after[after.batch == self.batch_id] if 'batch' in after else after.iloc[:0]
     stepped = log.loc[at[0] + 1:].event.eq('step').sum()
     subs = after[after.event == 'submit']
-    if len(subs):                                       # submitted after the save: take the submitted cards as they were
+    if len(subs):                                 # submitted after the save: take the submitted cards as they were
         self.batch = cards_from_rows(subs[subs.submit == subs.submit.max()].to_dict('records'))
-        why = 'the batch you submitted last is back with its labels: press Train'
+        why = ['the batch you submitted last is back with its labels: press Train']
     else:
         n = apply_edits(self.batch, after.to_dict('records'))
-        why = f'{n} label(s) given after the save are back' if n else ''
-    if stepped: why += f"{'; ' if why else ''}the log has {stepped} step(s) after this checkpoint, which it does not hold"
-    if log.attrs['skipped']: why += f"{'; ' if why else ''}unreadable line(s) {log.attrs['skipped']} of the label log skipped"
-    return why
+        why = [f'{n} label(s) given after the save are back'] if n else []
+    if stepped: why.append(f"the log has {stepped} step(s) after this checkpoint, which it does not hold")
+    if log.attrs['skipped']: why.append(f"unreadable line(s) {log.attrs['skipped']} of the label log skipped")
+    return '; '.join(why)
 
+# %% ../nbs/05-session-save.ipynb #c0e4a6b8
 @patch
 def _load(self: SessionSave, folder):
     "The worker's load: trainer, session state, then the labels logged after the save."
@@ -128,12 +108,13 @@ def _load(self: SessionSave, folder):
     with self._lock: why = self._set_state(state)
     self.message = f'Resumed at step {self.trainer.n_steps}, batch {self.batch_id + 1}' + (f': {why}.' if why else '.')
     self._end('load')
-    self._log([dict(event='resume', time=log_time(), folder=str(folder), step=self.trainer.n_steps, save_id=state.get('save_id'))])
+    self._log([dict(event='resume', time=log_time(), folder=str(folder), step=self.trainer.n_steps,
+                    save_id=state.get('save_id'))])
     self._emit('load')
 
 @patch
 def _set_state(self: SessionSave, state):
-    "Under the lock: restore what `_state` returned, and replay the labels logged after the save; why the batch differs from the saved one ('' if not)."
+    "Under the lock: restore what `_state` returned, and replay the labels logged after the save (`_replay`)."
     self.batch_id, self.history, self.records = state['batch_id'], state['history'], state['records']
     self.batch = [Item.from_json(d) for d in state['batch']]
     if state.get('n_drawn') is not None and hasattr(self.queries, 'n_drawn'): self.queries.n_drawn = state['n_drawn']
@@ -144,7 +125,8 @@ def _set_state(self: SessionSave, state):
 
 @patch
 def load(self: SessionSave, folder=None, wait=True):
-    "Restore a `save`d session (trainer included) and the labels logged after it; returns the session (the worker thread with `wait=False`). Not while work runs."
+    """Restore a `save`d session (trainer included) and the labels logged after it; returns the session (the worker
+    thread with `wait=False`). Refused, before anything changes, for another model's checkpoint. Not while work runs."""
     folder = Path(folder) if folder is not None else self.folder/'checkpoint'
     if not (recover(folder/'trainer', _STATE_JSON)/'session.json').exists():   # a save killed mid-way: put it back
         raise FileNotFoundError(f"no saved session in {folder} (expected trainer/session.json)")
@@ -152,11 +134,37 @@ def load(self: SessionSave, folder=None, wait=True):
     t = self._run_now('loading', f'Loading {folder}…', self._load, folder, wait=wait, what='load')
     return self if wait else t
 
+# %% ../nbs/05-session-save.ipynb #d1f5b7c9
+def _identity(trainer, tokenizer):
+    "What a checkpoint must match: the model (name, kind, shape) and the tokenizer (name, class, vocabulary hash)."
+    cfg = _lm(trainer.model).config
+    keys = ('model_type', 'vocab_size', 'hidden_size', 'num_hidden_layers')
+    shape = {k: getattr(cfg, k) for k in keys if hasattr(cfg, k)}
+    vocab = hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
+    tok = dict(name=str(getattr(tokenizer, 'name_or_path', '')), cls=type(tokenizer).__name__, vocab=vocab)
+    return dict(model=dict(name=str(getattr(cfg, '_name_or_path', '')), **shape), tokenizer=tok)
+
+def _differs(a, b):
+    "True when two model (or tokenizer) identities are not the same thing (a moved folder keeps its name: the same)."
+    name = lambda d: Path(d.get('name') or '').name
+    rest = lambda d: {k: v for k, v in d.items() if k not in ('name', 'cls')}
+    return rest(a) != rest(b) or (name(a) and name(b) and name(a) != name(b))
+
+def _described(d):
+    return f"{d.get('name')!r} ({', '.join(f'{k} {v}' for k, v in d.items() if k != 'name')})"
+
+@patch
+def _ident(self: SessionSave):
+    "The model and tokenizer this session runs (`_identity`), computed once."
+    if getattr(self, '_identity_cache', None) is None: self._identity_cache = _identity(self.trainer, self.tokenizer)
+    return self._identity_cache
+
 @patch
 def _check_identity(self: SessionSave, folder):
-    "A ValueError naming both when the checkpoint in `folder` was made with another model or tokenizer than this session's."
+    "A ValueError naming both when the checkpoint in `folder` was made with another model or tokenizer than this one's."
     saved, now = json.loads((folder/'trainer'/'session.json').read_text(encoding='utf-8')), self._ident()
     bad = [k for k in ('model', 'tokenizer') if k in saved and _differs(saved[k], now[k])]
-    if bad: raise ValueError(f"`folder`: {folder} holds a checkpoint of model {_described(saved['model'])} with tokenizer "
-                             f"{_described(saved['tokenizer'])}; this session runs model {_described(now['model'])} with "
-                             f"tokenizer {_described(now['tokenizer'])}. Its {' and '.join(bad)} differ: not loaded")
+    if bad: raise ValueError(f"`folder`: {folder} holds a checkpoint of model {_described(saved['model'])} with "
+                             f"tokenizer {_described(saved['tokenizer'])}; this session runs model "
+                             f"{_described(now['model'])} with tokenizer {_described(now['tokenizer'])}. "
+                             f"Its {' and '.join(bad)} differ: not loaded")
