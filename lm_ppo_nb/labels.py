@@ -41,14 +41,16 @@ def _records(path):
         except ValueError as e: r = e                    # UnicodeDecodeError and JSONDecodeError are ValueErrors
         if isinstance(r, dict): rows.append(r); continue
         torn = n == len(lines) and not raw.endswith(b'\n')
-        why = 'the last line, cut short' if torn else f'{type(r).__name__}' if isinstance(r, Exception) else 'not an object'
+        why = ('the last line, cut short' if torn else type(r).__name__ if isinstance(r, Exception)
+               else 'not an object')
         warnings.warn(f"{path}, line {n}: not a readable record ({why}); skipped", stacklevel=3)
         bad.append(n)
     return rows, bad
 
 def read_log(path, event=None):
     """The label log as a DataFrame (rows of one `event` kind if given: 'submit', 'step', 'label', 'skip', 'undo',
-    'error', 'rating', 'choice', ...); unreadable lines are skipped with a warning, their numbers in `attrs['skipped']`."""
+    'error', 'rating', 'choice', ...); unreadable lines are skipped with a warning, their numbers in
+    `attrs['skipped']`."""
     path = Path(path)
     rows, bad = _records(path) if path.exists() else ([], [])
     df = pd.DataFrame(rows)
@@ -140,7 +142,8 @@ def _labels(df, path):
     for row in (df[df['event'].isin(KINDS)].to_dict('records') if len(df) else []):
         try: out.append(Label.from_row(row))
         except (TypeError, ValueError, KeyError) as e:
-            warnings.warn(f"{path}: a {row.get('event')} record of {row.get('time', '?')} is not a valid label ({e}); skipped", stacklevel=3)
+            warnings.warn(f"{path}: a {row.get('event')} record of {row.get('time', '?')} is not a valid label ({e}); "
+                          "skipped", stacklevel=3)
     return out
 
 def read_labels(path) -> list[Label]:
@@ -148,7 +151,7 @@ def read_labels(path) -> list[Label]:
     return _labels(read_log(path), path)
 
 def log_summary(path, last=3):
-    "What the label log at `path` holds, for a read-only look: choices, ratings, PPO steps, the last record's time, the `last` labels."
+    "What the log at `path` holds, for a read-only look: choices, ratings, PPO steps, last record's time, `last` labels."
     df = read_log(path)
     labels = _labels(df, path)
     return dict(choices=sum(l.kind == 'choice' for l in labels), ratings=sum(l.kind == 'rating' for l in labels),
