@@ -78,7 +78,7 @@ def api_page(module, notebook):
     return md
 
 def api_names():
-    """{name as written in code spans: autorefs identifier}: `lm_ppo.ppo`, `lm_ppo.ppo.PPOTrainer.step`, and
+    """{name as written in code spans: autorefs identifier}: `lm_ppo.ppo.PPOTrainer.step`, and
     `PPOTrainer.step` or `PPOTrainer` where one module only has the name; from nbdev's index (`_modidx.py`)"""
     text = (ROOT / 'lm_ppo_nb' / '_modidx.py').read_text(encoding='utf-8')
     syms = ast.literal_eval(text[text.index('{'):])['syms']
@@ -88,16 +88,19 @@ def api_names():
             ident = 'lm_ppo.' + k.split('.', 1)[1]
             if any(part.startswith('_') for part in ident.split('.')): continue
             full[ident] = ident
-            full['lm_ppo.' + mod.split('.', 1)[1]] = 'lm_ppo.' + mod.split('.', 1)[1]
             short.setdefault(k[len(mod) + 1:], set()).add(ident)
     return {**{k: v.pop() for k, v in short.items() if len(v) == 1}, **full}
 
-def link_code(html, names):
-    "`html` with each code span that names an API entry (`PPOTrainer`, `lm_ppo.core.whiten()`) linked to it by autorefs"
+def link_code(html, names, pages=None):
+    """`html` with each code span that names an API entry (`PPOTrainer`, `lm_ppo.core.whiten()`) linked to it by
+    autorefs, and each that names a page (`lm_ppo.core`, `00-core`, `nbs/00-core.ipynb`) linked to that page:
+    `pages` maps those names to their URLs relative to this page"""
     def link(m):
-        if not (ident := names.get(m.group('name') or '')): return m.group(0)        # a link, a code block, a heading
-        return f'<autoref optional identifier="{ident}">{m.group(0)}</autoref>'
-    spans = r'<a\b.*?</a>|<pre\b.*?</pre>|<h\d\b.*?</h\d>|<code>(?P<name>[\w.]+?)(?:\(\))?</code>'
+        name = m.group('name') or ''                                     # none: a link, a code block, a heading
+        if ident := names.get(name): return f'<autoref optional identifier="{ident}">{m.group(0)}</autoref>'
+        if url := (pages or {}).get(name): return f'<a href="{url}">{m.group(0)}</a>'
+        return m.group(0)
+    spans = r'<a\b.*?</a>|<pre\b.*?</pre>|<h\d\b.*?</h\d>|<code>(?P<name>[\w./-]+?)(?:\(\))?</code>'
     return re.sub(spans, link, html, flags=re.S)
 
 # ---------------------------------------------------------------- notebooks as nbdev shows them
@@ -159,8 +162,12 @@ def on_files(files, config):
             text = nbformat.writes(nb)
             if not out.exists() or out.read_text(encoding='utf-8') != text: out.write_text(text, encoding='utf-8')
             f.abs_src_path = str(out)
+    _pages.clear()
+    _pages.update({k: f for f in files if f.src_uri.endswith('.ipynb') and f.src_uri != 'index.ipynb'
+                   for k in (f.src_uri[:-len('.ipynb')], 'nbs/' + f.src_uri)})
     for m, nb_name in mods.items():
-        files.append(File.generated(config, f'api/{m}.md', content=api_page(m, nb_name)))
+        files.append(api := File.generated(config, f'api/{m}.md', content=api_page(m, nb_name)))
+        _pages[f'lm_ppo.{m}'] = api
     for folder, suffixes in SERVED.items():
         for p in sorted((ROOT / folder).rglob('*')):
             if p.suffix.lower() in suffixes:
@@ -173,14 +180,14 @@ def on_page_markdown(markdown, page, config, files):
     if d := page.meta.get('description'): markdown = f'> {d}\n\n' + markdown
     return markdown
 
-_links, _names = [], {}
+_links, _names, _pages = [], {}, {}     # this build's links to check, API names, pages by the names code spans give
 def on_pre_build(config):
     _links.clear(); _names.clear(); _names.update(api_names())
 
 def on_page_content(html, page, config, files):
     """Code spans that name an API entry linked to it. API pages: every exported name has its entry. Notebook pages:
     links made relative to their targets and checked"""
-    html = link_code(html, _names)
+    html = link_code(html, _names, {k: f.url_relative_to(page.file) for k, f in _pages.items() if f is not page.file})
     if m := re.fullmatch(r'api/(.+)\.md', page.file.src_uri):
         ids = set(re.findall(r'\sid="([^"]+)"', html))
         for nm in exports(m.group(1))[0]:
