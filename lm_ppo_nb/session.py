@@ -99,6 +99,7 @@ def n_labelled(self: LabelSession):
         flight = person(self._in_flight['items']) if self._in_flight else 0   # submitted, not yet in `records`
         return done + flight + person(self.batch)
 
+# %% ../nbs/05-session.ipynb #d32ca9ef
 @patch
 def set_mode(self: LabelSession, mode):
     "'manual': suggestions are shown only; 'mixed': they pre-fill the rewards (as suggestions); 'auto': `run_auto` uses them."
@@ -159,6 +160,7 @@ def _sample(self: LabelSession, ids, what):
     dec = lambda t: self.tokenizer.decode(t, skip_special_tokens=True)
     return responses, [dec(q) for q in ids], [dec(r) for r in responses]
 
+# %% ../nbs/05-session.ipynb #c52be144
 @patch
 def _generate(self: LabelSession):
     "Draw queries (typed ones first), generate responses, score suggestions and publish the new batch."
@@ -241,6 +243,7 @@ def set_reward(self: LabelSession, i, value, source='human'):
     value = check_reward(value, self.scale, f'the reward of card {i + 1}')
     return self._edit([(i, value, source, False)], 'label')
 
+# %% ../nbs/05-session.ipynb #66490dba
 @patch
 def skip(self: LabelSession, i, skipped=True):
     "Leave card `i` out of training (or bring it back, unlabelled, with `skipped=False`)."
@@ -301,6 +304,7 @@ def _record(self: LabelSession, rows, batch, queries, responses, scores, items=(
     return dict(rows=rows, submit=self.n_submits, batch=batch, items=list(items), undo=list(undo), queries=queries,
                 responses=responses, scores=scores, extra=dict(extra or {}))
 
+# %% ../nbs/05-session.ipynb #386de632
 @patch
 def _train_step(self: LabelSession, snap):
     "One PPO step on a snapshot (none when every card was skipped); records the history. None when cancelled."
@@ -337,6 +341,7 @@ def _restore(self: LabelSession, snap, event, message):
     self._log([dict(event=event, time=log_time(), submit=snap['submit'], batch=snap['batch'])], durable=True)
     self._emit('batch')
 
+# %% ../nbs/05-session.ipynb #463fac0a
 @patch
 def _train_then_generate(self: LabelSession, snap):
     "The worker's round: (label ahead: generate, then train) or (train, then generate)."
@@ -372,6 +377,7 @@ def train(self: LabelSession):
     return self._start(first, 'Generating the next batch, then training…' if self.label_ahead else 'Training…',
                        self._train_then_generate, prepare=self._snapshot)
 
+# %% ../nbs/05-session.ipynb #8c318a9f
 @patch
 def cancel(self: LabelSession):
     "Stop the running PPO step at its next mini-batch (the weights stay as they were); False when it can't be cancelled."
@@ -417,6 +423,7 @@ def history_frame(self: LabelSession):
     "One row of statistics per PPO step."
     with self._lock: return pd.DataFrame(list(self.history))
 
+# %% ../nbs/05-session.ipynb #d67c6ece
 @patch
 def plot_png(self: LabelSession, **kwargs):
     "PNG bytes of the history plots, with the running count of the person's labels sent to PPO ('48/200 labelled, sent to PPO')."

@@ -62,6 +62,7 @@ def _emit(self: Worker, event):
     "Tell every listener `(event, worker)`; a failing listener is recorded in `listener_errors`, never raised into the work."
     self._tell(event, self)
 
+# %% ../nbs/05-worker.ipynb #26ff6e20
 @patch
 def _set_phase(self: Worker, phase, message=None):
     "Change the phase (and the message) and tell the listeners."
@@ -111,6 +112,7 @@ def _work(self: Worker, target, *args):
         self._emit('phase')
     finally: done.set()
 
+# %% ../nbs/05-worker.ipynb #da43a6a0
 @patch
 def wait(self: Worker, timeout=None):
     "Wait for the worker thread; True when it has finished."
@@ -159,6 +161,7 @@ def _end(self: Worker, kind):
         self.progress = None
     return took
 
+# %% ../nbs/05-worker.ipynb #ec2b8d99
 @patch
 def progress_text(self: Worker):
     "One line about the work in progress: 'training step 3 · mini-batch 2/8 · 4 s · about 6 s left' ('' when none)."
@@ -223,6 +226,7 @@ def _wait_running(self: Worker, message):
     if not self._running.is_set(): self._set_phase('paused', message)
     return self._wait_for(self._running)
 
+# %% ../nbs/05-worker.ipynb #acc5565c
 @patch
 def pause(self: Worker):
     "Pause the run in progress before its next step."
