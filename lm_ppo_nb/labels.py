@@ -69,6 +69,7 @@ def _ids(x):
     "Token ids as a plain list of ints (from a tensor or a list), or None."
     return None if x is None else [int(i) for i in (x.tolist() if hasattr(x, 'tolist') else x)]
 
+# %% ../nbs/03e-labels.ipynb #2ca7024f
 @dataclass
 class Label:
     "One answer about the responses to one query: a `rating` of one response on `scale`, or a `choice` of the best of N (several indices: a tie)."
@@ -181,6 +182,7 @@ def _centred(l: Label) -> float:
     lo, hi = l.scale
     return (l.label - (lo + hi) / 2) / ((hi - lo) / 2)
 
+# %% ../nbs/03e-labels.ipynb #d8c981ae
 def to_examples(labels, pairs_from_ratings=True) -> Examples:
     "`Examples` from `Label`s: choices as groups with (tie-uniform) targets, ratings centred, and pairs from ratings of one query."
     index, pairs = {}, []
