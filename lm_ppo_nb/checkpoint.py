@@ -120,7 +120,7 @@ _HELD, _HELD_LOCK = {}, threading.Lock()     # this process's holds: folder -> {
 
 def _alive(h):
     "False when the note names a process of this host that has ended."
-    if h.get('host') != socket.gethostname() or os.name == 'nt': return True    # (on Windows, os.kill(pid, 0) is a Ctrl-C)
+    if h.get('host') != socket.gethostname() or os.name == 'nt': return True    # Windows: os.kill(pid, 0) is a Ctrl-C
     try: os.kill(int(h['pid']), 0)
     except ProcessLookupError: return False
     except (PermissionError, KeyError, TypeError, ValueError): pass
