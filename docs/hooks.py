@@ -153,7 +153,9 @@ def on_files(files, config):
     proc.mkdir(parents=True, exist_ok=True)
     mods = modules(config.docs_dir)
     for f in list(files):
-        if f.src_uri.endswith('.ipynb') and '/' not in f.src_uri:
+        if '/' in f.src_uri and f.src_dir == config.docs_dir:   # runs and saved models in folders under nbs/
+            files.remove(f)
+        elif f.src_uri.endswith('.ipynb') and '/' not in f.src_uri:
             nb = docs_notebook(f.abs_src_path)
             if (m := default_exp(f.abs_src_path)):
                 link = f'API reference: [`lm_ppo.{m}`](api/{m}.md)'
