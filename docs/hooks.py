@@ -40,14 +40,14 @@ def default_exp(nb_path):
 
 def modules(nbs):
     "{module: notebook name} of the library notebooks in folder `nbs`, in notebook order"
-    return {m: p.name for p in sorted(Path(nbs).glob('*.ipynb')) if (m := default_exp(p))}
+    return {m: p.name for p in sorted(Path(nbs).glob('[!_]*.ipynb')) if (m := default_exp(p))}
 
 def navigation(nbs):
     "MkDocs `nav` of the pages in folder `nbs`: Home, Guides, Library, Examples, API"
     nbs = Path(nbs)
     order = lambda p: (frontmatter(p.read_text(encoding='utf-8')).get('order', 99), p.name)
-    guides = sorted(nbs.glob('*.md'), key=order)
-    pages = [p for p in sorted(nbs.glob('*.ipynb')) if p.stem != 'index']
+    guides = sorted(nbs.glob('[!_]*.md'), key=order)                 # nbdev skips names that start with _
+    pages = [p for p in sorted(nbs.glob('[!_]*.ipynb')) if p.stem != 'index']
     lib = [p.name for p in pages if default_exp(p)]
     nav = [{'Home': 'index.ipynb'}, {'Guides': [p.name for p in guides]}, {'Library': lib},
            {'Examples': [p.name for p in pages if p.name not in lib]},
