@@ -182,31 +182,37 @@ def voila_command(nb_path, port=8866, ip='127.0.0.1', no_browser=True, token=Fal
     return cmd + (['--token'] if token else []) + (['--no-browser'] if no_browser else [])
 
 # %% ../nbs/05e-app.ipynb #f7b1d3e5
+def _claim(folder, url):
+    "Hold `folder` for this server, or exit naming the server or session that has it; the hold."
+    try: serving = hold_folder(Path(folder)/'.serving', what='lm_ppo label', url=url)       # one server per folder
+    except FolderBusy as e: sys.exit(f'lm_ppo label: {folder} is served by {holder_text(e.holder)}: open that address')
+    try: hold_folder(folder).release()                                  # and no other process labels in it now
+    except FolderBusy as e: serving.release(); sys.exit(f'lm_ppo label: {e}')
+    return serving
+
 def main(argv=None):
     "`lm_ppo label ...`: write the app notebook and serve it with Voila until interrupted."
     a = _parser().parse_args(argv)
     try: import voila  # noqa: F401
     except ImportError:
         sys.exit("lm_ppo label needs Voila: pip install 'lm_ppo[app]'  (voila, ipykernel, ipywidgets, anywidget)")
-    from lm_ppo.data import choose_policy
-    if a.model not in ('auto', 'embedded'): choose_policy(a.model)
-    _queries(a.queries)                                                 # fail here, not in the page
-    settings = dict(model=str(Path(a.model).resolve()) if Path(a.model).is_dir() else a.model,
-                    queries=str(Path(a.queries).resolve()) if Path(a.queries).is_file() else a.queries, style=a.style,
-                    n_responses=a.n_responses, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
     token, url = access(a.ip, a.port, a.no_token)
-    try: serving = hold_folder(Path(a.folder)/'.serving', what='lm_ppo label', url=url)       # one server per folder
-    except FolderBusy as e:
-        sys.exit(f'lm_ppo label: {a.folder} is served by {holder_text(e.holder)}: open that address')
-    try: hold_folder(a.folder).release()                                # no other process labels in it now
-    except FolderBusy as e: sys.exit(f'lm_ppo label: {e}')
-    nb = app_notebook(a.folder, **settings, url=url)
-    print(f'lm_ppo label: serving {nb} at {url}{f"?token={token}" if token else ""} '
-          f'(labels: {Path(a.folder).resolve()/"labels.jsonl"}); Ctrl-C stops', flush=True)
-    if a.no_token and not _loopback(a.ip):
-        print('lm_ppo label: ' + NO_TOKEN.format(url=url, folder=a.folder), flush=True)
-    env = {**os.environ, 'JUPYTER_TOKEN': token} if token else None
-    cmd = voila_command(nb, a.port, a.ip, a.no_browser, token=bool(token))
-    try: return subprocess.call(cmd, cwd=nb.parent, env=env)
-    except KeyboardInterrupt: return 0
+    serving = _claim(a.folder, url)                                     # told at once, before any model is read
+    try:
+        from lm_ppo.data import choose_policy
+        if a.model not in ('auto', 'embedded'): choose_policy(a.model)
+        _queries(a.queries)                                             # fail here, not in the page
+        settings = dict(model=str(Path(a.model).resolve()) if Path(a.model).is_dir() else a.model,
+                        queries=str(Path(a.queries).resolve()) if Path(a.queries).is_file() else a.queries,
+                        style=a.style, n_responses=a.n_responses, batch_size=a.batch_size,
+                        max_new_tokens=a.max_new_tokens)
+        nb = app_notebook(a.folder, **settings, url=url)
+        print(f'lm_ppo label: serving {nb} at {url}{f"?token={token}" if token else ""} '
+              f'(labels: {Path(a.folder).resolve()/"labels.jsonl"}); Ctrl-C stops', flush=True)
+        if a.no_token and not _loopback(a.ip):
+            print('lm_ppo label: ' + NO_TOKEN.format(url=url, folder=a.folder), flush=True)
+        env = {**os.environ, 'JUPYTER_TOKEN': token} if token else None
+        cmd = voila_command(nb, a.port, a.ip, a.no_browser, token=bool(token))
+        try: return subprocess.call(cmd, cwd=nb.parent, env=env)
+        except KeyboardInterrupt: return 0
     finally: serving.release()

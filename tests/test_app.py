@@ -8,7 +8,7 @@ one step; then it is closed, and the second page's "Try again" opens the trainer
 comparison. `TMP/labels.jsonl` holds every choice and rating of both pages. The server is stopped by its process group.
 
 `test_token_beyond_loopback` serves on this machine's own non-loopback address: a request without the token is
-refused, the token printed in the URL lets it in.
+refused, the token printed in the URL lets it in; a second `lm_ppo label` on the same folder exits, naming the first.
 
 Runs with `pytest -m browser tests/test_app.py`. Needs Voila and anywidget (the `app` extra) besides what
 tests/test_browser.py needs; skips with a message where one is missing.
@@ -188,7 +188,8 @@ def _status(url):
 
 
 def test_token_beyond_loopback(tmp_path):
-    "Served on a non-loopback address: refused without the token (page and API), let in with the token printed in the URL."
+    """Served on a non-loopback address: refused without the token (page and API), let in with the token printed in
+    the URL; a second `lm_ppo label` on the folder is refused."""
     import importlib.util
     if importlib.util.find_spec('voila') is None: pytest.skip('needs Voila (the app extra)')
     ip = _own_address()
@@ -200,7 +201,7 @@ def test_token_beyond_loopback(tmp_path):
         for url in (base, base + '?token=' + 'x' * len(token), kernel):  # the page, a wrong token, the kernel API
             code, headers = _status(url)
             assert code == 403 or (code == 302 and '/login' in headers['Location']), (url, code)
-        assert _status(printed)[0] == 200                                # the address as printed lets the labeller in
+        assert _status(kernel + '?token=' + token)[0] == 404              # with the token: let in (no such kernel)
         assert token not in (folder/'label_app.ipynb').read_text()       # the token is written nowhere in the folder
         # a second `lm_ppo label` on the same folder is refused, told where the folder is served
         exe = shutil.which('lm_ppo', path=str(Path(sys.executable).parent)) or shutil.which('lm_ppo')
