@@ -126,7 +126,7 @@ def _alive(h):
     except (PermissionError, KeyError, TypeError, ValueError): pass
     return True
 
-def _busy_holder(folder, patience=2.0):
+def _busy_holder(folder, patience=5.0):
     "The holder's note; while it is missing or names an ended process, waits up to `patience` s for the new one."
     deadline = time.monotonic() + patience
     while True:
