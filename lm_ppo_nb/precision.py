@@ -85,22 +85,26 @@ def choose_precision(precision='auto', device='cpu', hw: Hardware | None = None)
     return precision, f"precision {precision!r}, as asked."
 
 # %% ../nbs/02a-precision.ipynb #951857fa
-def _version(t): return None if t.is_inference() else t._version   # None: untracked, always copied
+def _version(t): return None if t.is_inference() else t._version   # None: untracked
 
 class _ComputeCopy:
-    "A low-precision copy of a model that follows its weights: `refresh()` re-copies those that may have changed."
+    "A low-precision copy of a model that follows its weights: `refresh()` copies those that may have changed, in place."
     def __init__(self, model, dtype):
         self.model = low_precision_copy(model, dtype)
         self.pairs = list(zip(model.parameters(), self.model.parameters()))   # (master, copy) weights
         self.versions = [_version(m) for m, _ in self.pairs]
 
+    def _changed(self, i):
+        "A trainable weight may have changed (fused Adam leaves no version trace); a frozen one if its version moved."
+        m, v = self.pairs[i][0], self.versions[i]
+        return m.requires_grad or v is None or _version(m) != v
+
     def refresh(self, force=False):
-        "Copy the trainable master weights and those changed in place since (all with `force`); how many."
-        stale = [i for i, (m, _) in enumerate(self.pairs)                # fused Adam leaves no version trace
-                 if force or m.requires_grad or self.versions[i] is None or _version(m) != self.versions[i]]
+        "Copy the trainable master weights and the frozen ones changed since (all with `force`); how many."
+        stale = [i for i in range(len(self.pairs)) if force or self._changed(i)]
         if stale:
             with torch.no_grad(): torch._foreach_copy_([self.pairs[i][1] for i in stale], [self.pairs[i][0] for i in stale])
-        self.versions = [_version(m) for m, _ in self.pairs]
+            for i in stale: self.versions[i] = _version(self.pairs[i][0])
         return len(stale)
 
 _COPIES = weakref.WeakKeyDictionary()                                  # model -> {dtype: _ComputeCopy}
