@@ -78,12 +78,14 @@ def live_reward_model(policy=None, backbone=None) -> RewardModel:
     return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=sorted({min(l, layers) for l in _POLICY_READING['layer']})))
 
 def _default_learner(trainer, log_path, reward_model, n_members):
-    "A RewardLearner on `reward_model` (a RewardModel, a path, or None: `live_reward_model`)."
+    "A RewardLearner on `reward_model`: a RewardModel, 'encoder' or 'policy' (`live_reward_model`), a path (its base model read as the policy's), or None (the default)."
     if isinstance(reward_model, RewardLearner): return reward_model
-    if reward_model is None:
+    policy = getattr(getattr(trainer.model, 'config', None), '_name_or_path', None)
+    if reward_model in ('encoder', 'policy'): reward_model = live_reward_model(policy, reward_model)
+    elif reward_model is None:
         try: reward_model = live_reward_model()
         except ImportError:                                               # no encoder installed: the policy's own base model
-            reward_model = live_reward_model(getattr(getattr(trainer.model, 'config', None), '_name_or_path', None), 'policy')
+            reward_model = live_reward_model(policy, 'policy')
     elif not isinstance(reward_model, RewardModel): reward_model = live_reward_model(reward_model, 'policy')
     return RewardLearner(reward_model, log_path=log_path, n_members=n_members)
 
