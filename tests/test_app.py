@@ -5,7 +5,7 @@ for the HTTP server, opens the page, takes two comparisons (a key press through 
 then opens a second page on the same folder: it is told who holds the folder and since when, with the label count
 read-only. The first page switches to the rate style and rates two cards (a key, a click), skips the rest and trains
 one step; then it is closed, and the second page's "Try again" opens the trainer there, which takes one more
-comparison. `TMP/labels.jsonl` holds every choice and rating of both pages. The server is stopped by its process group.
+comparison; reloaded, that page is the trainer again (its old kernel let go of the folder). `TMP/labels.jsonl` holds every choice and rating of both pages. The server is stopped by its process group.
 
 `test_token_beyond_loopback` serves on this machine's own non-loopback address: a request without the token is
 refused, the token printed in the URL lets it in; a second `lm_ppo label` on the same folder exits, naming the first.
@@ -154,6 +154,13 @@ def test_label_app_in_voila(app, tmp_path):
         expect(counts2).to_have_text(f'1 of {BATCH} answered')
         assert read_holder(folder)['pid'] != holder['pid']
         page2.screenshot(path=str(tmp_path/'app-second.png'))
+        # the labeller reloads the page: its old kernel is shut down by the unload beacon and lets go of the folder,
+        # the new one waits for it (labelling_app's `wait`), so the reloaded page is the trainer, not the busy page
+        t3 = time.time()
+        page2.reload()
+        page2.wait_for_selector('.lm-ppo-ui, .lm-ppo-busy')                 # the trainer, or the busy page
+        assert page2.locator('.lm-ppo-busy').count() == 0 and page2.locator('.lm-ppo-ui').count() == 1
+        timings['reload_s'] = round(time.time() - t3, 1)
         assert not errors, f'errors in the page: {errors}'
     labels = read_labels(folder/'labels.jsonl')
     choices = [l for l in labels if l.kind == 'choice']
