@@ -32,6 +32,17 @@ trainer = PPOTrainer(AutoModelForCausalLMWithValueHead.from_pretrained(path), to
                      ppo_epochs=8, mini_batch_size=4, forward_batch_size=16, lr=1e-4)
 texts = ['the movie was', 'this film is', 'i loved the', 'the plot was', 'a bad film', 'what a', 'the actors were',
          'the music', 'a great cast', 'the ending was']
+# the third step holds at its start until Cancel is pressed, so the test's Cancel cannot lose a race with a fast step
+_step, _steps = trainer.step, []
+def held_step(queries, responses, scores, progress=None, cancel=None):
+    _steps.append(1)
+    if len(_steps) == 3 and progress is not None and cancel is not None:
+        shown = progress
+        def progress(done, total):
+            shown(done, total)
+            if done == 0: cancel.wait(120)
+    return _step(queries, responses, scores, progress=progress, cancel=cancel)
+trainer.step = held_step
 ui = InteractiveTrainer(trainer, texts, lambda q, r: torch.tensor([len(x) / 40 for x in r]), batch_size={BATCH},
                         folder='run', mode='manual', gen_kwargs=dict(max_new_tokens=12))
 ui
