@@ -67,7 +67,8 @@ def generate(model, queries, tokenizer=None, max_new_tokens=20, batch_size=16, d
     "Sample a response for each query: a list of 1-D LongTensors (without the query), in the order of `queries`."
     lm = getattr(model, 'pretrained_model', model)
     if dtype is not None and next(lm.parameters()).dtype != dtype:
-        lm = getattr(compute_copy(model, dtype), 'pretrained_model', None) or compute_copy(model, dtype)
+        copy = compute_copy(model, dtype)                              # made once, refreshed in place
+        lm = getattr(copy, 'pretrained_model', copy)
     queries = as_list(queries, 'queries')
     if not queries: return []
     if any(len(q) == 0 for q in queries): raise ValueError("`queries`: every query needs at least one token, got an empty one")
