@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from lm_ppo.rewards import VaderReward
 
 # %% auto #0
@@ -72,7 +73,8 @@ def _ids(x):
 # %% ../nbs/03e-labels.ipynb #2ca7024f
 @dataclass
 class Label:
-    "One answer about the responses to one query: a `rating` of one response on `scale`, or a `choice` of the best of N (several indices: a tie)."
+    """One answer about the responses to one query: a `rating` of one response on `scale`, or a `choice` of the best
+    of N (several indices: a tie)."""
     kind: str                                  # 'rating' | 'choice'
     query: str
     responses: list[str]                       # one for a rating, N >= 2 for a choice
@@ -95,15 +97,18 @@ class Label:
             if self.scale is None or len(self.scale) != 2 or not self.scale[0] < self.scale[1]:
                 raise ValueError(f"`scale` should be (lowest, highest) with lowest < highest, got {self.scale!r}")
             self.scale = (float(self.scale[0]), float(self.scale[1]))
-            if not self.scale[0] <= float(self.label) <= self.scale[1]: raise ValueError(f"`label` should be a rating in {self.scale}, got {self.label!r}")
+            if not self.scale[0] <= float(self.label) <= self.scale[1]:
+                raise ValueError(f"`label` should be a rating in {self.scale}, got {self.label!r}")
             self.label = float(self.label)
         else:
             if n < 2: raise ValueError(f"`responses`: a choice needs 2 or more responses, got {n}")
             best = [self.label] if isinstance(self.label, int) else list(self.label)
             if not best or len(set(best)) != len(best) or any(not isinstance(i, int) or not 0 <= i < n for i in best):
-                raise ValueError(f"`label` should be distinct indices of the best responses in [0, {n}), got {self.label!r}")
+                raise ValueError(f"`label` should be distinct indices of the best responses in [0, {n}), "
+                                 f"got {self.label!r}")
             self.label, self.scale = sorted(best), None
-        self.query_ids, self.response_ids = _ids(self.query_ids), None if self.response_ids is None else [_ids(r) for r in self.response_ids]
+        self.query_ids = _ids(self.query_ids)
+        self.response_ids = None if self.response_ids is None else [_ids(r) for r in self.response_ids]
         if self.response_ids is not None and len(self.response_ids) != n:
             raise ValueError(f"`response_ids` should hold one list per response ({n}), got {len(self.response_ids)}")
 
@@ -117,20 +122,23 @@ class Label:
         "A choice of the best of `responses` to `query`: an index, or a list of indices for a tie."
         return cls('choice', query, responses, best, **provenance)
 
-    @property
-    def is_tie(self) -> bool: return self.kind == 'choice' and len(self.label) > 1
+# %% ../nbs/03e-labels.ipynb #ab1a329d
+@patch(as_prop=True)
+def is_tie(self: Label) -> bool: return self.kind == 'choice' and len(self.label) > 1
 
-    def to_row(self) -> dict:
-        "The JSON-able dict written to the log (`event` is the kind)."
-        d = asdict(self); d['event'] = d.pop('kind')
-        return {'event': d.pop('event'), **d}
+@patch
+def to_row(self: Label) -> dict:
+    "The JSON-able dict written to the log (`event` is the kind)."
+    d = asdict(self); d['event'] = d.pop('kind')
+    return {'event': d.pop('event'), **d}
 
-    @classmethod
-    def from_row(cls, row: dict) -> 'Label':
-        "The `Label` of a log row written by `to_row`."
-        row = {k: v for k, v in dict(row).items() if not (isinstance(v, float) and v != v)}  # NaN: a column of other events
-        names = {f for f in cls.__dataclass_fields__}
-        return cls(kind=row['event'], **{k: v for k, v in row.items() if k in names and k != 'kind'})
+@patch(cls_method=True)
+def from_row(cls: Label, row: dict) -> 'Label':
+    "The `Label` of a log row written by `to_row`."
+    # NaN: a column of other events
+    row = {k: v for k, v in dict(row).items() if not (isinstance(v, float) and v != v)}
+    names = {f for f in cls.__dataclass_fields__}
+    return cls(kind=row['event'], **{k: v for k, v in row.items() if k in names and k != 'kind'})
 
 # %% ../nbs/03e-labels.ipynb #6d4aadf8
 def log_labels(path, labels, durable=True):
@@ -151,8 +159,9 @@ def read_labels(path) -> list[Label]:
     "The `Label`s in the log at `path`, in the order they were given."
     return _labels(read_log(path), path)
 
+# %% ../nbs/03e-labels.ipynb #72595ca4
 def log_summary(path, last=3):
-    "What the log at `path` holds, for a read-only look: choices, ratings, PPO steps, last record's time, `last` labels."
+    "What the log at `path` holds, for a read-only look: choices, ratings, PPO steps, last record's time, last labels."
     df = read_log(path)
     labels = _labels(df, path)
     return dict(choices=sum(l.kind == 'choice' for l in labels), ratings=sum(l.kind == 'rating' for l in labels),
@@ -163,7 +172,8 @@ def log_summary(path, last=3):
 # %% ../nbs/03e-labels.ipynb #abaaae91
 @dataclass
 class Examples:
-    "Training examples: distinct (query, response) `pairs`, choice `groups` over them with `targets`, and centred `ratings`."
+    """Training examples: distinct (query, response) `pairs`, choice `groups` over them with `targets`, and centred
+    `ratings`."""
     pairs: list[tuple[str, str]]
     groups: torch.Tensor      # [n_groups, N] long: indices into `pairs`, -1 = padding
     targets: torch.Tensor     # [n_groups, N] float: target probabilities, each row sums to 1
@@ -173,7 +183,8 @@ class Examples:
     def __len__(self): return len(self.groups) + len(self.rated)
 
     def preferences(self) -> torch.Tensor:
-        "Every strict preference in the groups as [n, 2] (better, worse) indices: each best response against each other one."
+        """Every strict preference in the groups as [n, 2] (better, worse) indices: each best response against each
+        other one."""
         out = [(int(g[i]), int(g[j])) for g, t in zip(self.groups, self.targets)
                for i in range(len(g)) for j in range(len(g)) if g[j] >= 0 and t[i] > 0 and t[j] == 0]
         return torch.tensor(out, dtype=torch.long).reshape(-1, 2)
@@ -184,7 +195,8 @@ def _centred(l: Label) -> float:
 
 # %% ../nbs/03e-labels.ipynb #d8c981ae
 def to_examples(labels, pairs_from_ratings=True) -> Examples:
-    "`Examples` from `Label`s: choices as groups with (tie-uniform) targets, ratings centred, and pairs from ratings of one query."
+    """`Examples` from `Label`s: choices as groups with (tie-uniform) targets, ratings centred, and pairs from ratings
+    of one query."""
     index, pairs = {}, []
     def at(q, r):
         if (q, r) not in index: index[(q, r)] = len(pairs); pairs.append((q, r))
@@ -195,7 +207,8 @@ def to_examples(labels, pairs_from_ratings=True) -> Examples:
         if l.kind == 'choice':
             groups.append(ids); targets.append([1 / len(l.label) if i in l.label else 0. for i in range(len(ids))])
         else:
-            rated.append(ids[0]); ratings.append(_centred(l)); by_query[l.query][ids[0]] = ratings[-1]  # a later rating wins
+            rated.append(ids[0]); ratings.append(_centred(l))
+            by_query[l.query][ids[0]] = ratings[-1]                        # a later rating wins
     if pairs_from_ratings:
         for rs in by_query.values():
             items = sorted(rs.items())
@@ -206,7 +219,8 @@ def to_examples(labels, pairs_from_ratings=True) -> Examples:
     N = max((len(g) for g in groups), default=2)
     G = torch.full((len(groups), N), -1, dtype=torch.long)             # [n_groups, N]
     T = torch.zeros(len(groups), N)                                     # [n_groups, N]
-    for k, (g, t) in enumerate(zip(groups, targets)): G[k, :len(g)], T[k, :len(t)] = torch.tensor(g), torch.tensor(t)
+    for k, (g, t) in enumerate(zip(groups, targets)):
+        G[k, :len(g)], T[k, :len(t)] = torch.tensor(g), torch.tensor(t)
     return Examples(pairs, G, T, torch.tensor(rated, dtype=torch.long), torch.tensor(ratings, dtype=torch.float32))
 
 # %% ../nbs/03e-labels.ipynb #4874e5fd
@@ -222,7 +236,8 @@ def split_labels(labels, valid_frac=0.2, seed=0) -> tuple[list[Label], list[Labe
 class SimulatedLabeller:
     "Answers choices and ratings from a `gold` reward fn (VADER by default), wrong with probability `error_rate`."
     def __init__(self, gold=None, error_rate=0.0, seed=0, tie_eps=0.0, gold_range=(-1.0, 1.0), name=None):
-        if not 0 <= error_rate <= 1: raise ValueError(f"`error_rate` should be a probability in [0, 1], got {error_rate!r}")
+        if not 0 <= error_rate <= 1:
+            raise ValueError(f"`error_rate` should be a probability in [0, 1], got {error_rate!r}")
         self.gold = gold if gold is not None else VaderReward()
         self.error_rate, self.tie_eps, self.gold_range, self.rng = error_rate, tie_eps, gold_range, random.Random(seed)
         self.name = name or f'simulated({type(self.gold).__name__}, error_rate={error_rate:g})'
@@ -230,7 +245,8 @@ class SimulatedLabeller:
     def choose(self, queries, responses, query_ids=None, response_ids=None, step=None) -> list[Label]:
         "A choice `Label` per query: the best of its `responses` (a list of N strings each) by the gold reward."
         n = [len(rs) for rs in responses]
-        gold = self.gold([q for q, k in zip(queries, n) for _ in range(k)], [r for rs in responses for r in rs]).tolist()
+        gold = self.gold([q for q, k in zip(queries, n) for _ in range(k)],
+                         [r for rs in responses for r in rs]).tolist()
         out, start = [], 0
         for i, (q, rs) in enumerate(zip(queries, responses)):
             g = gold[start:start + len(rs)]; start += len(rs)
@@ -239,7 +255,8 @@ class SimulatedLabeller:
                 wrong = [j for j in range(len(rs)) if j not in best] or list(range(len(rs)))
                 best = [self.rng.choice(wrong)]
             out.append(Label.choice(q, rs, best, query_ids=None if query_ids is None else query_ids[i],
-                                    response_ids=None if response_ids is None else response_ids[i], labeller=self.name, step=step))
+                                    response_ids=None if response_ids is None else response_ids[i],
+                                    labeller=self.name, step=step))
         return out
 
     def rate(self, queries, responses, scale=(-1, 1), query_ids=None, response_ids=None, step=None) -> list[Label]:
@@ -248,7 +265,9 @@ class SimulatedLabeller:
         out = []
         for i, (q, r, g) in enumerate(zip(queries, responses, self.gold(queries, responses).tolist())):
             v = min(max(round(lo + (g - glo) / (ghi - glo) * (hi - lo)), lo), hi)
-            if self.rng.random() < self.error_rate: v = self.rng.choice([x for x in range(int(lo), int(hi) + 1) if x != v])
+            if self.rng.random() < self.error_rate:
+                v = self.rng.choice([x for x in range(int(lo), int(hi) + 1) if x != v])
             out.append(Label.rating(q, r, v, scale, query_ids=None if query_ids is None else query_ids[i],
-                                    response_ids=None if response_ids is None else [response_ids[i]], labeller=self.name, step=step))
+                                    response_ids=None if response_ids is None else [response_ids[i]],
+                                    labeller=self.name, step=step))
         return out
