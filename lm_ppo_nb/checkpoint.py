@@ -27,7 +27,8 @@ def _siblings(folder):
     return folder.parent/f'.{folder.name}.new', folder.parent/f'.{folder.name}.old'
 
 def recover(folder, marker):
-    "After a save killed mid-way, put a complete checkpoint (the new one, else the old) back under `folder`; returns `folder`."
+    """After a save killed mid-way, put a complete checkpoint (the new one, else the old) back under `folder`; returns
+    `folder`."""
     folder = Path(folder)
     if (folder/marker).is_file(): return folder
     for cand in _siblings(folder):
@@ -69,6 +70,7 @@ def write_files(folder, files):
         elif isinstance(v, str): p.write_text(v, encoding='utf-8')
         else: p.write_text(json.dumps(v), encoding='utf-8')
 
+# %% ../nbs/02b-checkpoint.ipynb #3c8e7977
 def read_model_weights(folder):
     "The weights `save_pretrained` wrote in `folder`: `('full' | 'adapters', state dict)`."
     folder = Path(folder)
@@ -79,7 +81,8 @@ def read_model_weights(folder):
         for f in sorted(set(json.loads(index.read_text())['weight_map'].values())): sd.update(load_file(folder/f))
         return 'full', sd
     if (folder/'model.safetensors').exists(): return 'full', load_file(folder/'model.safetensors')
-    raise FileNotFoundError(f"`folder`: expected model weights (model.safetensors or adapter_model.safetensors) in {folder}")
+    raise FileNotFoundError("`folder`: expected model weights (model.safetensors or adapter_model.safetensors) "
+                            f"in {folder}")
 
 # %% ../nbs/02b-checkpoint.ipynb #e5f9b3c7
 LOCK_FILE, HOLDER_FILE = '.lm_ppo.lock', 'holder.json'
@@ -100,6 +103,7 @@ def read_holder(folder):
     except (OSError, ValueError): return None
     return h if isinstance(h, dict) else None
 
+# %% ../nbs/02b-checkpoint.ipynb #18c5194b
 def holder_text(h):
     "A holder note in words: 'ann@box, process 4242 (lm_ppo label, http://box:8866/), since 2026-12-06 22:41:07 UTC'."
     if not h: return 'another process (its note is missing)'
