@@ -26,7 +26,8 @@ def _close_all(timeout=60):
 
 # %% ../nbs/05-worker.ipynb #772e23c3
 class Listeners:
-    "Functions to call on every change: `subscribe`, `unsubscribe`; a failing one is recorded in `listener_errors`, never raised into the work."
+    """Functions to call on every change: `subscribe`, `unsubscribe`; a failing one is recorded in `listener_errors`,
+    never raised into the work."""
     def __init__(self): self._listeners, self.listener_errors = [], []
 
     def subscribe(self, fn):
@@ -43,11 +44,13 @@ class Listeners:
             try: fn(*args)
             except Exception: self.listener_errors.append(traceback.format_exc())
 
+# %% ../nbs/05-worker.ipynb #0b61d0c3
 class Worker(Listeners):
     "Long work on one background thread, one piece at a time: phase, message, error, listeners, progress and estimates."
     def __init__(self):
         self.phase, self.message, self.error = 'idle', '', None
-        self.progress = None              # while work runs: {'kind', 'what', 'done', 'total', 'units', 'start', 'estimate'}
+        # while work runs: {'kind', 'what', 'done', 'total', 'units', 'start', 'estimate'}
+        self.progress = None
         self.timings = {}                 # seconds per unit of past work, by kind, for estimates
         self.ignored = 0                  # requests refused because the worker was busy
         super().__init__()
@@ -59,7 +62,8 @@ class Worker(Listeners):
 
 @patch
 def _emit(self: Worker, event):
-    "Tell every listener `(event, worker)`; a failing listener is recorded in `listener_errors`, never raised into the work."
+    """Tell every listener `(event, worker)`; a failing listener is recorded in `listener_errors`, never raised into
+    the work."""
     self._tell(event, self)
 
 # %% ../nbs/05-worker.ipynb #26ff6e20
@@ -74,7 +78,8 @@ def _set_phase(self: Worker, phase, message=None):
 # %% ../nbs/05-worker.ipynb #2f13074f
 @patch
 def _start(self: Worker, phase, message, target, *args, prepare=None):
-    "Run `target(*args)` (or `target(prepare())`) on the worker thread unless busy; returns the thread, or None when refused."
+    """Run `target(*args)` (or `target(prepare())`) on the worker thread unless busy; returns the thread, or None when
+    refused."""
     with self._lock:
         if self.phase != 'idle' or (self._thread is not None and self._thread.is_alive()):
             self.ignored += 1
@@ -122,7 +127,8 @@ def wait(self: Worker, timeout=None):
 
 @patch
 def close(self: Worker, timeout=None):
-    "Ask the work in progress to stop (a PPO step cancels at its next mini-batch; an automatic run stops) and wait for it; True when it ended."
+    """Ask the work in progress to stop (a PPO step cancels at its next mini-batch; an automatic run stops) and wait
+    for it; True when it ended."""
     for name in ('_cancel', '_stop', '_running'):
         event = getattr(self, name, None)
         if event is not None: event.set()
@@ -140,7 +146,9 @@ def _begin(self: Worker, kind, units, total=None, what=''):
     "Start the progress of one piece of work: `units` handled (responses), `total` sub-steps when known."
     per = self.timings.get(kind, [])[-3:]
     estimate = sum(per) / len(per) * units if per else None
-    with self._lock: self.progress = dict(kind=kind, what=what, done=0, total=total, units=units, start=time.time(), estimate=estimate)
+    with self._lock:
+        self.progress = dict(kind=kind, what=what, done=0, total=total, units=units, start=time.time(),
+                             estimate=estimate)
     self._emit('progress')
 
 @patch
@@ -197,10 +205,12 @@ def _run_now(self: Worker, phase, message, target, *args, wait=True, what='do th
     if self.error: raise RuntimeError(f"{what.capitalize()} failed: {self.error.strip().splitlines()[-1]}")
     return t
 
+# %% ../nbs/05-worker.ipynb #fd5b422d
 @patch
 def _start_run(self: Worker, n_steps, paused, name, loop, *args):
     "Run `loop(n_steps, *args)` on the worker as a run of steps that `pause`, `resume` and `stop` control; the thread."
-    if not isinstance(n_steps, int) or n_steps < 1: raise ValueError(f"`n_steps` should be an int >= 1, got {n_steps!r}")
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"`n_steps` should be an int >= 1, got {n_steps!r}")
     def prepare():
         self._stop.clear()
         (self._running.clear if paused else self._running.set)()
