@@ -61,7 +61,8 @@ def labelling_app(model='embedded', queries='bundled', folder='runs/labels', sty
                   batch_size=8, max_new_tokens=20, seed=0, resume=True, url=None, wait=10, **session_kwargs):
     """The interactive trainer the app serves: policy `model`, `queries`, session `folder` (resumed when it holds a
     checkpoint); `url`: the address it is served at. When another process holds the folder (after `wait` s: a
-    reloaded page's old kernel is shut down within seconds), the page that says who, with a read-only look at its labels."""
+    reloaded page's old kernel is shut down within seconds), the page that says who, with a read-only look at its
+    labels."""
     args = dict(model=model, queries=queries, folder=folder, style=style, n_responses=n_responses, url=url,
                 batch_size=batch_size, max_new_tokens=max_new_tokens, seed=seed, resume=resume, **session_kwargs)
     try: return _trainer_app(wait=wait, **args)
