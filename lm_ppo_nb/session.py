@@ -25,14 +25,17 @@ __all__ = ['MODES', 'LabelSession']
 MODES = ('manual', 'mixed', 'auto')
 
 class LabelSession(Worker, SessionSave):
-    "State and rules of a human-in-the-loop PPO session, with no widgets: batch, labels, label log, worker thread, progress, history, save/resume."
+    """State and rules of a human-in-the-loop PPO session, with no widgets: batch, labels, label log, worker thread,
+    progress, history, save/resume."""
     def __init__(self, trainer, queries=None, reward_fn=None, tokenizer=None, batch_size=8, folder='runs/interactive',
                  mode='manual', scale='pm1', gen_kwargs=None, query_seed=0, target=None, label_ahead=True):
         super().__init__()
         self.trainer, self.reward_fn = trainer, reward_fn
         self.tokenizer = tokenizer if tokenizer is not None else trainer.tokenizer
-        if self.tokenizer is None: raise ValueError("LabelSession needs a tokenizer: pass `tokenizer` or give the trainer one")
-        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` should be an int >= 1, got {batch_size!r}")
+        if self.tokenizer is None:
+            raise ValueError("LabelSession needs a tokenizer: pass `tokenizer` or give the trainer one")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` should be an int >= 1, got {batch_size!r}")
         if queries is None or hasattr(queries, 'sample'): self.queries = queries
         else: self.queries = QuerySampler(queries, seed=query_seed)
         self.batch_size, self.scale, self.range, self.target = batch_size, scale, scale_range(scale), target
@@ -43,7 +46,8 @@ class LabelSession(Worker, SessionSave):
         self.set_mode(mode)
         self.batch: list[Item] = []       # the cards on screen
         self.batch_id = -1                # number of the current batch
-        self.n_batches = 0                # batches generated so far (a batch put back after a failed step keeps its number)
+        # batches generated so far (a batch put back after a failed step keeps its number)
+        self.n_batches = 0
         self.history: list[dict] = []     # one dict per PPO step
         self.records: list[dict] = []     # every submitted card of every past batch
         self.pending: list[str] = []      # queries typed by the person, used first by the next batch
@@ -63,7 +67,8 @@ class LabelSession(Worker, SessionSave):
 # %% ../nbs/05-session.ipynb #d6619265
 @patch(as_prop=True)
 def editable(self: LabelSession):
-    "True when labels may change: no generation, save or load runs (during a PPO step the batch on screen is the next one)."
+    """True when labels may change: no generation, save or load runs (during a PPO step the batch on screen is the next
+    one)."""
     if not self.batch: return False
     if self.phase in ('idle', 'paused'): return True
     return self.phase == 'training' and self.training is not None and self.training['batch'] != self.batch_id
@@ -102,7 +107,8 @@ def n_labelled(self: LabelSession):
 # %% ../nbs/05-session.ipynb #d32ca9ef
 @patch
 def set_mode(self: LabelSession, mode):
-    "'manual': suggestions are shown only; 'mixed': they pre-fill the rewards (as suggestions); 'auto': `run_auto` uses them."
+    """'manual': suggestions are shown only; 'mixed': they pre-fill the rewards (as suggestions); 'auto': `run_auto`
+    uses them."""
     if mode not in MODES: raise ValueError(f"`mode` should be one of {MODES}, got {mode!r}")
     self.mode = mode
 
@@ -119,7 +125,8 @@ def _log(self: LabelSession, rows, durable=False):
 
 @patch
 def close(self: LabelSession, timeout=None):
-    "Stop the work in progress (`Worker.close`) and, once it has ended, let go of the session folder; True when it ended."
+    """Stop the work in progress (`Worker.close`) and, once it has ended, let go of the session folder; True when it
+    ended."""
     ended = Worker.close(self, timeout)
     if ended and getattr(self, '_hold', None) is not None: self._hold.release()
     return ended
@@ -138,7 +145,8 @@ def _score(self: LabelSession, queries, responses):
     "The reward function's suggestions as floats, or Nones without one."
     if self.reward_fn is None: return [None] * len(queries)
     out = torch.as_tensor(self.reward_fn(queries, responses), dtype=torch.float32).reshape(-1).cpu().tolist()
-    if len(out) != len(queries): raise ValueError(f"the reward function returned {len(out)} scores for {len(queries)} responses")
+    if len(out) != len(queries):
+        raise ValueError(f"the reward function returned {len(out)} scores for {len(queries)} responses")
     return out
 
 @patch
@@ -153,7 +161,8 @@ def _draw(self: LabelSession, n):
 
 @patch
 def _sample(self: LabelSession, ids, what):
-    "The policy's responses to the query tensors `ids` (on the CPU, progress shown as `what`), and the texts of queries and responses."
+    """The policy's responses to the query tensors `ids` (on the CPU, progress shown as `what`), and the texts of
+    queries and responses."""
     self._begin('generate', len(ids), what=what)
     responses = [r.cpu() for r in generate(self.trainer.compute_model, ids, self.tokenizer, **self.gen_kwargs)]
     self._end('generate')
@@ -180,7 +189,8 @@ def _generate(self: LabelSession):
     with self._lock:
         self.batch, self.batch_id, self._undo = items, self.n_batches, []
         self.n_batches += 1
-        self.message = f'Batch {self.batch_id + 1}: give each of the {len(items)} responses a reward (or skip it), then Train.'
+        self.message = (f'Batch {self.batch_id + 1}: give each of the {len(items)} responses a reward (or skip it), '
+                        'then Train.')
     self._log([dict(event='batch', time=log_time(), batch=self.batch_id, policy_step=policy_step,
                     cards=[it.to_json() for it in items])])
     self._emit('batch')
@@ -225,11 +235,13 @@ def _edit(self: LabelSession, changes, event):
 def _check_index(self: LabelSession, i):
     "An IndexError naming the card (from 1) unless `i` is a card of the batch."
     if not isinstance(i, int) or not 0 <= i < len(self.batch):
-        raise IndexError(f"card {i + 1 if isinstance(i, int) else i!r} does not exist: the batch has {len(self.batch)} cards")
+        raise IndexError(f"card {i + 1 if isinstance(i, int) else i!r} does not exist: the batch has "
+                         f"{len(self.batch)} cards")
 
 @patch
 def next_open(self: LabelSession, start=0):
-    "The first card at or after `start` (wrapping) that the person has not labelled or skipped; `start` when there is none."
+    """The first card at or after `start` (wrapping) that the person has not labelled or skipped; `start` when there is
+    none."""
     b = self.batch
     for j in range(len(b)):
         k = (start + j) % len(b)
@@ -238,7 +250,8 @@ def next_open(self: LabelSession, start=0):
 
 @patch
 def set_reward(self: LabelSession, i, value, source='human'):
-    "Give card `i` the reward `value` (checked against the scale). False (and nothing changes) while the batch is not editable."
+    """Give card `i` the reward `value` (checked against the scale). False (and nothing changes) while the batch is not
+    editable."""
     self._check_index(i)
     value = check_reward(value, self.scale, f'the reward of card {i + 1}')
     return self._edit([(i, value, source, False)], 'label')
@@ -261,7 +274,8 @@ def accept(self: LabelSession, i):
 
 @patch
 def accept_suggestions(self: LabelSession):
-    "Every card without a reward takes its suggestion (source 'suggested'; one undoable action). The number of cards filled."
+    """Every card without a reward takes its suggestion (source 'suggested'; one undoable action). The number of cards
+    filled."""
     lo, hi = self.range
     with self._lock: changes = [(it.index, min(max(it.suggestion, lo), hi), 'suggested', False) for it in self.batch
                                 if not it.done and it.suggestion is not None and math.isfinite(it.suggestion)]
@@ -285,12 +299,15 @@ def undo(self: LabelSession):
 def _snapshot(self: LabelSession):
     "Under the lock: the labelled cards become the training batch, logged and fsynced before training sees them."
     todo = [it.index for it in self.batch if not it.done]
-    if todo: raise ValueError(f"{cards_text(todo).capitalize()} {'has' if len(todo) == 1 else 'have'} no reward yet: label or skip {'it' if len(todo) == 1 else 'them'} first")
+    if todo:
+        raise ValueError(f"{cards_text(todo).capitalize()} {'has' if len(todo) == 1 else 'have'} no reward yet: "
+                         f"label or skip {'it' if len(todo) == 1 else 'them'} first")
     for it in self.batch:
         if not it.skipped: check_reward(it.reward, self.scale, f'the reward of card {it.index + 1}')
     step, t = self.trainer.n_steps + 1, log_time()
     self.n_submits += 1
-    rows = [dict(event='submit', time=t, submit=self.n_submits, batch=self.batch_id, step=step if not it.skipped else None,
+    rows = [dict(event='submit', time=t, submit=self.n_submits, batch=self.batch_id,
+                 step=step if not it.skipped else None,
                  **{k: v for k, v in it.to_json().items() if k != 'index'}, index=it.index) for it in self.batch]
     self._log(rows, durable=True)
     used = [it for it in self.batch if not it.skipped]
@@ -300,7 +317,8 @@ def _snapshot(self: LabelSession):
 
 @patch
 def _record(self: LabelSession, rows, batch, queries, responses, scores, items=(), undo=(), extra=None):
-    "The one record a PPO step trains on, whoever made it: the logged rows, the batch and cards to put back if the step fails, the tensors, the rewards and extra history columns."
+    """The one record a PPO step trains on, whoever made it: the logged rows, the batch and cards to put back if the
+    step fails, the tensors, the rewards and extra history columns."""
     return dict(rows=rows, submit=self.n_submits, batch=batch, items=list(items), undo=list(undo), queries=queries,
                 responses=responses, scores=scores, extra=dict(extra or {}))
 
@@ -312,17 +330,20 @@ def _train_step(self: LabelSession, snap):
     if snap['scores']:
         with self._lock:
             self.training = dict(batch=snap['batch'], step=self.trainer.n_steps + 1, n=len(snap['scores']))
-            self.phase, self.message = 'training', f"Training step {self.training['step']} on {len(snap['scores'])} labelled responses…"
+            self.phase = 'training'
+            self.message = f"Training step {self.training['step']} on {len(snap['scores'])} labelled responses…"
         self._emit('phase')
         self._begin('train', len(snap['scores']), what=f"training step {self.training['step']}")
         extra = dict(progress=self._advance, cancel=self._cancel) if self.can_cancel else {}
         try: stats = self.trainer.step(snap['queries'], snap['responses'], snap['scores'], **extra)
         except StepCancelled:
-            self._restore(snap, 'cancel', 'Step cancelled: the weights are as they were; the batch is back with its labels.')
+            self._restore(snap, 'cancel',
+                          'Step cancelled: the weights are as they were; the batch is back with its labels.')
             return None
         self._end('train')
         entry = dict(batch=snap['batch'], n=len(snap['scores']), time=log_time(),
-                     **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0), **snap.get('extra', {}))
+                     **history_row(self.trainer.n_steps, snap['scores'], stats, time.time() - self._t0),
+                     **snap.get('extra', {}))
         self._log([dict(event='step', submit=snap['submit'], **entry)], durable=True)
     with self._lock:
         if entry: self.history.append(entry)
@@ -353,10 +374,13 @@ def _train_then_generate(self: LabelSession, snap):
         entry = self._train_step(snap)
         if entry is None and snap['scores']: return                  # cancelled
     except Exception as e:
-        self._log([dict(event='error', time=log_time(), submit=snap['submit'], batch=snap['batch'], error=f'{type(e).__name__}: {e}')], durable=True)
-        if self.batch_id != snap['batch']: self._restore(snap, 'restore', 'The step failed: the batch is back with its labels.')
+        self._log([dict(event='error', time=log_time(), submit=snap['submit'], batch=snap['batch'],
+                        error=f'{type(e).__name__}: {e}')], durable=True)
+        if self.batch_id != snap['batch']:
+            self._restore(snap, 'restore', 'The step failed: the batch is back with its labels.')
         raise
-    done = f"Step {entry['step']} done in {entry['step_seconds']:.1f} s." if entry else 'Every card was skipped: no step.'
+    done = (f"Step {entry['step']} done in {entry['step_seconds']:.1f} s." if entry
+            else 'Every card was skipped: no step.')
     if self.label_ahead and ahead is None: self.message = f"{done} Batch {self.batch_id + 1} is ready."
     elif self.label_ahead:
         with self._lock: self.batch, self.message = [], f'{done} No next batch: {ahead}'
@@ -367,7 +391,8 @@ def _train_then_generate(self: LabelSession, snap):
 
 @patch
 def train(self: LabelSession):
-    "Train on the labelled batch (one PPO step on the worker thread) and generate the next batch. Returns the thread, or None when busy."
+    """Train on the labelled batch (one PPO step on the worker thread) and generate the next batch. Returns the thread,
+    or None when busy."""
     if not self.batch and self.phase == 'idle': raise ValueError("There is no batch to train on: generate one first")
     if self.phase == 'training' and self.training is not None:
         self.ignored += 1
@@ -380,15 +405,30 @@ def train(self: LabelSession):
 # %% ../nbs/05-session.ipynb #8c318a9f
 @patch
 def cancel(self: LabelSession):
-    "Stop the running PPO step at its next mini-batch (the weights stay as they were); False when it can't be cancelled."
+    """Stop the running PPO step at its next mini-batch (the weights stay as they were); False when it can't be
+    cancelled."""
     if not (self.can_cancel and self.training is not None): return False
     self._cancel.set()
     return True
 
+# %% ../nbs/05-session.ipynb #6bdc5502
+@patch
+def table(self: LabelSession):
+    "Every submitted card of every past batch, as a DataFrame."
+    cols = ['batch', 'step', 'index', 'query', 'response', 'reward', 'suggestion', 'source', 'skipped', 'policy_step',
+            'time']
+    with self._lock: return pd.DataFrame(list(self.records), columns=cols)
+
+@patch
+def history_frame(self: LabelSession):
+    "One row of statistics per PPO step."
+    with self._lock: return pd.DataFrame(list(self.history))
+
 # %% ../nbs/05-session.ipynb #58689eee
 @patch
 def run_auto(self: LabelSession, n_steps, paused=False):
-    "Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume` and `stop` control it."
+    """Train `n_steps` steps on the reward function's suggestions (labels the person gave are kept); `pause`, `resume`
+    and `stop` control it."""
     if self.reward_fn is None: raise ValueError("Automatic mode needs a reward function")
     return self._start_run(n_steps, paused, 'Automatic run', self._auto_loop)
 
@@ -397,7 +437,8 @@ def _auto_loop(self: LabelSession, n_steps):
     "The worker's automatic run."
     lo, hi = self.range
     for k in range(n_steps):
-        if not self.batch: self._set_phase('generating', f'Automatic: generating (step {k + 1} of {n_steps})…'); self._generate()
+        if not self.batch:
+            self._set_phase('generating', f'Automatic: generating (step {k + 1} of {n_steps})…'); self._generate()
         if not self._wait_running(f'Paused after {k} of {n_steps} steps: edit labels if you like, then resume.'): break
         with self._lock:
             for it in self.batch:
@@ -412,21 +453,11 @@ def _auto_loop(self: LabelSession, n_steps):
         self._set_phase('generating', f'Automatic: {k + 1} of {n_steps} steps done, generating…')
         self._generate()
 
-@patch
-def table(self: LabelSession):
-    "Every submitted card of every past batch, as a DataFrame."
-    cols = ['batch', 'step', 'index', 'query', 'response', 'reward', 'suggestion', 'source', 'skipped', 'policy_step', 'time']
-    with self._lock: return pd.DataFrame(list(self.records), columns=cols)
-
-@patch
-def history_frame(self: LabelSession):
-    "One row of statistics per PPO step."
-    with self._lock: return pd.DataFrame(list(self.history))
-
 # %% ../nbs/05-session.ipynb #d67c6ece
 @patch
 def plot_png(self: LabelSession, **kwargs):
-    "PNG bytes of the history plots, with the running count of the person's labels sent to PPO ('48/200 labelled, sent to PPO')."
+    """PNG bytes of the history plots, with the running count of the person's labels sent to PPO ('48/200 labelled,
+    sent to PPO')."""
     with self._lock:
         h = list(self.history)
         n = sum(r['source'] in PERSON_SOURCES and not r['skipped'] for r in self.records)
