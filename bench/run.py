@@ -8,7 +8,8 @@
 Implementations: lm_ppo in each of `--precisions` (default fp32 and bf16) and trl 0.11.4 (fp32, its default). Each
 lives in its own worker process (so memory is measured per implementation and one cannot warm another's
 allocator); the driver sends all of them the same batches and alternates the order (A B C, C B A, ...).
-Writes bench/results/benchmark[_quick].md and .json.
+Writes bench/results/<out>.md (the summary) and <out>.json (every number, each repeat's included); the running log
+and per-repeat lines go to $LM_PPO_BENCH_CACHE (/tmp/lm_ppo_bench).
 """
 from __future__ import annotations
 import argparse, json, multiprocessing as mp, os, statistics, sys, time
@@ -204,7 +205,8 @@ def main(argv=None):
     models = a.models or (['tiny-gpt2'] if a.quick else ['tiny-gpt2', 'SmolLM2-135M'])
     stem = a.out or ('benchmark_quick' if a.quick else 'benchmark')
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    logf = open(common.RESULTS/f'{stem}.log', 'w')
+    common.CACHE.mkdir(parents=True, exist_ok=True)                   # the running log and raw rows: scratch, not results
+    logf = open(common.CACHE/f'{stem}.log', 'w')
     t_start = time.time()
     def log(s):
         s = f'[{time.time() - t_start:6.0f}s] {s}'; print(s, flush=True); logf.write(s + '\n'); logf.flush()
@@ -220,7 +222,7 @@ def main(argv=None):
         peaks = next(iter(workers.values()))(op='matmul', dtypes=['float32', 'bfloat16'])
         log(f"matmul peak (2048³, {a.threads} threads): fp32 {peaks['float32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s")
         rows = []
-        rawf = open(common.RESULTS/f'{stem}.jsonl', 'a')
+        rawf = open(common.CACHE/f'{stem}.jsonl', 'w')
         raw_log = lambda d: (rawf.write(json.dumps(d, default=str) + '\n'), rawf.flush())
         if a.configs:
             for c in parse_configs(a.configs):
@@ -277,8 +279,6 @@ def main(argv=None):
                        f"ratio **{h[n]['step_s'] / h[tr]['step_s']:.2f}×**." for n in h['impls'] if not n.startswith('trl')] + ['']
         text = '\n'.join(md)
         (common.RESULTS/f'{stem}.md').write_text(text)
-        for r in rows:
-            for s in r['impls']: r[s].pop('raw', None)
         (common.RESULTS/f'{stem}.json').write_text(json.dumps(dict(machine=mach, peaks=peaks, rows=rows), indent=1, default=str))
         print(text)
     finally:
