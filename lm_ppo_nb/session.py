@@ -15,6 +15,7 @@ from lm_ppo.labels import append_log, log_time
 from lm_ppo.rollout import generate
 from lm_ppo.worker import Worker
 from lm_ppo.cards import Item, PERSON_SOURCES, scale_range, check_reward, cards_text
+from lm_ppo.session_edits import SessionEdits
 from lm_ppo.session_save import SessionSave
 from lm_ppo.ppo import StepCancelled
 
@@ -24,7 +25,7 @@ __all__ = ['MODES', 'LabelSession']
 # %% ../nbs/05-session.ipynb #faa2fee5
 MODES = ('manual', 'mixed', 'auto')
 
-class LabelSession(Worker, SessionSave):
+class LabelSession(Worker, SessionEdits, SessionSave):
     """State and rules of a human-in-the-loop PPO session, with no widgets: batch, labels, label log, worker thread,
     progress, history, save/resume."""
     def __init__(self, trainer, queries=None, reward_fn=None, tokenizer=None, batch_size=8, folder='runs/interactive',
@@ -211,88 +212,6 @@ def set_pending(self: LabelSession, texts):
     if isinstance(texts, str): texts = texts.splitlines()
     with self._lock: self.pending = [t for t in texts if t.strip()]
     self._emit('pending')
-
-# %% ../nbs/05-session.ipynb #00a03ab9
-@patch
-def _edit(self: LabelSession, changes, event):
-    "Apply [(index, reward, source, skipped)] as one undoable action, if the batch is editable."
-    with self._lock:
-        if not self.editable:
-            self.ignored += 1
-            return False
-        before = [(i, self.batch[i].reward, self.batch[i].source, self.batch[i].skipped) for i, *_ in changes]
-        for i, reward, source, skipped in changes:
-            it = self.batch[i]
-            it.reward, it.source, it.skipped = reward, source, skipped
-        if event != 'undo': self._undo.append(before)
-        rows = [dict(event=event, time=log_time(), batch=self.batch_id, index=i, reward=r, source=src, skipped=sk)
-                for i, r, src, sk in changes]
-    self._log(rows)
-    self._emit('label')
-    return True
-
-@patch
-def _check_index(self: LabelSession, i):
-    "An IndexError naming the card (from 1) unless `i` is a card of the batch."
-    if not isinstance(i, int) or not 0 <= i < len(self.batch):
-        raise IndexError(f"card {i + 1 if isinstance(i, int) else i!r} does not exist: the batch has "
-                         f"{len(self.batch)} cards")
-
-@patch
-def next_open(self: LabelSession, start=0):
-    """The first card at or after `start` (wrapping) that the person has not labelled or skipped; `start` when there is
-    none."""
-    b = self.batch
-    for j in range(len(b)):
-        k = (start + j) % len(b)
-        if not b[k].by_person: return k
-    return min(start, max(len(b) - 1, 0))
-
-@patch
-def set_reward(self: LabelSession, i, value, source='human'):
-    """Give card `i` the reward `value` (checked against the scale). False (and nothing changes) while the batch is not
-    editable."""
-    self._check_index(i)
-    value = check_reward(value, self.scale, f'the reward of card {i + 1}')
-    return self._edit([(i, value, source, False)], 'label')
-
-# %% ../nbs/05-session.ipynb #66490dba
-@patch
-def skip(self: LabelSession, i, skipped=True):
-    "Leave card `i` out of training (or bring it back, unlabelled, with `skipped=False`)."
-    self._check_index(i)
-    return self._edit([(i, None, None, bool(skipped))], 'skip')
-
-@patch
-def accept(self: LabelSession, i):
-    "Card `i`'s suggestion becomes the person's label (source 'accepted')."
-    self._check_index(i)
-    s = self.batch[i].suggestion
-    if s is None: raise ValueError(f"card {i + 1} has no suggestion to accept")
-    lo, hi = self.range
-    return self._edit([(i, min(max(s, lo), hi), 'accepted', False)], 'label')
-
-@patch
-def accept_suggestions(self: LabelSession):
-    """Every card without a reward takes its suggestion (source 'suggested'; one undoable action). The number of cards
-    filled."""
-    lo, hi = self.range
-    with self._lock: changes = [(it.index, min(max(it.suggestion, lo), hi), 'suggested', False) for it in self.batch
-                                if not it.done and it.suggestion is not None and math.isfinite(it.suggestion)]
-    if not changes: raise ValueError("Nothing to accept: every card has a reward or is skipped" if self.reward_fn else
-                                     "Nothing to accept: there is no reward function to suggest rewards")
-    return len(changes) if self._edit(changes, 'label') else 0
-
-@patch
-def undo(self: LabelSession):
-    "Take back the last label, skip or accept; returns the card indices it touched ([] when there is nothing to undo)."
-    with self._lock:
-        if not self.editable or not self._undo:
-            if not self.editable: self.ignored += 1
-            return []
-        before = self._undo.pop()
-    self._edit(before, 'undo')
-    return [b[0] for b in before]
 
 # %% ../nbs/05-session.ipynb #823ca24f
 @patch
