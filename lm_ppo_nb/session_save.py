@@ -41,6 +41,7 @@ def _state(self: SessionSave):
                 batch_size=self.batch_size, gen_kwargs=self.gen_kwargs, log_path=str(self.log_path.resolve()),
                 timings=self.timings, **self._ident())
 
+# %% ../nbs/05-session-save.ipynb #1ff72a03
 def _previous(folder):
     "What a failed save left: the previous checkpoint, whole."
     try: step = json.loads((folder/'trainer'/_STATE_JSON).read_text(encoding='utf-8'))['n_steps']
