@@ -79,6 +79,7 @@ def n_done(self: LabelSession):
     "Cards that can be trained on: with a reward or skipped."
     return sum(it.done for it in self.batch)
 
+# %% ../nbs/05-session.ipynb #0e8d3a15
 @patch
 def counts(self: LabelSession):
     "How many cards the person labelled or skipped, how many hold only a suggestion, how many are open."
@@ -150,6 +151,7 @@ def _score(self: LabelSession, queries, responses):
         raise ValueError(f"the reward function returned {len(out)} scores for {len(queries)} responses")
     return out
 
+# %% ../nbs/05-session.ipynb #6a7959ae
 @patch
 def _draw(self: LabelSession, n):
     "`n` queries as token tensors: the ones the person typed first, then drawn from `queries`."
@@ -199,6 +201,7 @@ def _generate(self: LabelSession):
         with self._lock: self.error = score_error
         self._emit('error')
 
+# %% ../nbs/05-session.ipynb #6e805b10
 @patch
 def next_batch(self: LabelSession):
     "Generate a new batch on the worker thread (the current one is dropped). Returns the thread, or None when busy."
@@ -308,6 +311,7 @@ def _train_then_generate(self: LabelSession, snap):
         self._set_phase('generating', f'{done} Generating the next batch…')
         self._generate()
 
+# %% ../nbs/05-session.ipynb #f19459e6
 @patch
 def train(self: LabelSession):
     """Train on the labelled batch (one PPO step on the worker thread) and generate the next batch. Returns the thread,
