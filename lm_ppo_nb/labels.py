@@ -32,6 +32,7 @@ def append_log(path, rows, durable=False):
         f.flush()
         if durable: os.fsync(f.fileno())
 
+# %% ../nbs/03e-labels.ipynb #28881e1a
 def _records(path):
     "The log's JSON records and the numbers of the lines skipped, each reported with a warning naming file and line."
     raw = Path(path).read_bytes()
