@@ -92,6 +92,7 @@ def _start(self: Worker, phase, message, target, *args, prepare=None):
     self._emit('phase')                       # listeners are always called outside the lock
     return self._thread
 
+# %% ../nbs/05-worker.ipynb #a033d6ae
 @patch
 def _settle(self: Worker):
     "Forget what belonged to the work that just ended (under the lock)."
