@@ -244,12 +244,15 @@ def test_compare_mode_in_the_browser(lab, tmp_path):
         progress = page.locator('.lm-ppo-progress-text')
         expect(status).to_contain_text('Autopilot')
         page.locator('.lm-ppo-compare-query').click()                   # the focus back on the trainer (it was in a box)
-        during, k = [], N_LABELS
-        for step in range(1, AUTOPILOT_STEPS + 1):      # in each PPO update (after its sampling), answer up to 2
-            page.wait_for_function(
-                f"document.querySelector('.lm-ppo-progress-text').textContent.includes('training step {step}') || "
-                f"document.querySelector('.lm-ppo-status').textContent.includes('Autopilot finished')", timeout=300_000)
+        during, k, seen = [], N_LABELS, 0
+        for _ in range(AUTOPILOT_STEPS):                # in each PPO update (after its sampling), answer up to 2
+            page.wait_for_function(                     # the next step's number (the steps on the answers count too)
+                "seen => { const m = document.querySelector('.lm-ppo-progress-text').textContent.match(/training step (\\d+)/); "
+                "return (m && +m[1] > seen) || document.querySelector('.lm-ppo-status').textContent.includes('Autopilot finished'); }",
+                arg=seen, timeout=300_000)
             if 'finished' in status.text_content(): break
+            m = re.search(r'training step (\d+)', progress.text_content())
+            seen = int(m.group(1)) if m else seen + 1
             for _ in range(2):
                 if k == N_LABELS + N_EXTRA: break
                 m, a = _answer(page, labeller, k, click=False)
