@@ -360,6 +360,7 @@ def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_scor
     }
     return stats_to_np(stats)
 
+# %% ../nbs/02-ppo.ipynb #0170a09c
 @patch
 def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=None):
     "One PPO step on a batch; returns a flat dict of stats (numbers and numpy arrays). See above for `progress` and `cancel`."

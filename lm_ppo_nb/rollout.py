@@ -34,7 +34,8 @@ def _warpers(do_sample, temperature, top_k, top_p):
     "transformers' own warpers, in its order, for the settings that change the distribution."
     if not do_sample: return []
     return ([TemperatureLogitsWarper(temperature)] if temperature is not None and temperature != 1.0 else []) + \
-           ([TopKLogitsWarper(top_k)] if top_k else []) + ([TopPLogitsWarper(top_p)] if top_p is not None and top_p < 1.0 else [])
+           ([TopKLogitsWarper(top_k)] if top_k else []) + \
+           ([TopPLogitsWarper(top_p)] if top_p is not None and top_p < 1.0 else [])
 
 def decode(lm, ids, mask, max_new_tokens, eos=(), pad=0, min_new_tokens=0, do_sample=True, top_k=0, top_p=1.0,
            temperature=1.0, sampler='inverse_cdf'):
