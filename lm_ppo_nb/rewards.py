@@ -17,8 +17,10 @@ __all__ = ['VaderReward', 'PipelineReward', 'TokenCountReward', 'PlainWordsRewar
 # %% ../nbs/03b-rewards.ipynb #c6b391eb
 def _texts(queries: list[str], responses: list[str], include_query: bool) -> list[str]:
     "The texts to score: the responses, or each query followed by its response."
-    if isinstance(queries, str) or isinstance(responses, str): raise TypeError('`queries` and `responses` should be lists of strings, not a single string')
-    if len(queries) != len(responses): raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
+    if isinstance(queries, str) or isinstance(responses, str):
+        raise TypeError('`queries` and `responses` should be lists of strings, not a single string')
+    if len(queries) != len(responses):
+        raise ValueError(f'`queries` and `responses` should be equally long, got {len(queries)} and {len(responses)}')
     return [q + r for q, r in zip(queries, responses)] if include_query else list(responses)
 
 # %% ../nbs/03b-rewards.ipynb #3799535b
@@ -26,7 +28,8 @@ class VaderReward:
     "VADER compound sentiment in [-1, 1] of each response (or query + response with `include_query`)."
     def __init__(self, include_query: bool = False):
         try: from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-        except ImportError as e: raise ImportError('`VaderReward` needs the `vadersentiment` package: pip install vadersentiment') from e
+        except ImportError as e:
+            raise ImportError('`VaderReward` needs the `vadersentiment` package: pip install vadersentiment') from e
         self.analyzer, self.include_query = SentimentIntensityAnalyzer(), include_query
 
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
@@ -35,7 +38,8 @@ class VaderReward:
 
 # %% ../nbs/03b-rewards.ipynb #b2ecf64d
 class PipelineReward:
-    "Raw logit of class `label` from a transformers text-classification model, for each query + response (or response alone)."
+    ("Raw logit of class `label` from a transformers text-classification model, for each query + response (or response "
+     "alone).")
     def __init__(self, model: str = 'lvwerra/distilbert-imdb', label: str = 'POSITIVE', batch_size: int = 16,
                  device=None, include_query: bool = True):
         self.model, self.label, self.batch_size, self.include_query = model, label, batch_size, include_query
@@ -49,25 +53,30 @@ class PipelineReward:
             from transformers import pipeline
             self._pipe = pipeline('text-classification', model=self.model, device=self.device)
             labels = list(self._pipe.model.config.id2label.values())
-            if self.label not in labels: raise ValueError(f'`label` should be one of the labels of {self.model}, {labels}, got {self.label!r}')
+            if self.label not in labels:
+                raise ValueError(f'`label` should be one of the labels of {self.model}, {labels}, got {self.label!r}')
         return self._pipe
 
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
         texts = _texts(queries, responses, self.include_query)
         if not texts: return torch.zeros(0)
         outputs = self.pipe(texts, top_k=None, function_to_apply='none', batch_size=self.batch_size, truncation=True)
-        return torch.tensor([next(o['score'] for o in out if o['label'] == self.label) for out in outputs], dtype=torch.float32)
+        return torch.tensor([next(o['score'] for o in out if o['label'] == self.label) for out in outputs],
+                            dtype=torch.float32)
 
 # %% ../nbs/03b-rewards.ipynb #bbe79b64
 class TokenCountReward:
     "Number of occurrences of `word` in each response, as a float reward."
     def __init__(self, word: str, case_sensitive: bool = False):
-        if not isinstance(word, str) or not word.strip(): raise ValueError(f'`word` should be a non-empty string, got {word!r}')
-        pattern = (r'\b' if re.match(r'\w', word) else '') + re.escape(word) + (r'\b' if re.search(r'\w$', word) else '')
+        if not isinstance(word, str) or not word.strip():
+            raise ValueError(f'`word` should be a non-empty string, got {word!r}')
+        pattern = (r'\b' if re.match(r'\w', word) else '') + re.escape(word) + (r'\b' if re.search(r'\w$',
+                                                                                                   word) else '')
         self.word, self.pattern = word, re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
 
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
-        return torch.tensor([len(self.pattern.findall(r)) for r in _texts(queries, responses, False)], dtype=torch.float32)
+        return torch.tensor([len(self.pattern.findall(r)) for r in _texts(queries, responses, False)],
+                            dtype=torch.float32)
 
 # %% ../nbs/03b-rewards.ipynb #e5c0de02
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -89,21 +98,35 @@ class VarietyReward:
 
 # %% ../nbs/03b-rewards.ipynb #73cc55d2
 def choose_reward(name='auto', precision='auto') -> tuple[callable, str]:
-    "`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', 'count:WORD', 'model:PATH' (a `lm_ppo.reward_model.RewardModel`, run in `precision` as `lm_ppo.precision.choose_precision` resolves it), a classifier name or path, or a callable."
-    if callable(name): return name, f'Using the reward function {getattr(name, "__name__", type(name).__name__)}, as given.'
-    if not isinstance(name, str) or not name: raise ValueError(f"`name` should be 'auto', 'vader', 'distilbert', 'count:WORD', 'model:PATH', a model name or a callable, got {name!r}")
+    ("`(reward_fn, reason)`: 'auto' (the DistilBERT classifier with Hub access, else VADER), 'vader', 'distilbert', "
+     "'count:WORD', 'model:PATH' (a `lm_ppo.reward_model.RewardModel`, run in `precision` as "
+     "`lm_ppo.precision.choose_precision` resolves it), a classifier name or path, or a callable.")
+    if callable(name):
+        return name, f'Using the reward function {getattr(name, "__name__", type(name).__name__)}, as given.'
+    if not isinstance(name, str) or not name:
+        raise ValueError("`name` should be 'auto', 'vader', 'distilbert', 'count:WORD', 'model:PATH', a model name or "
+                         f"a callable, got {name!r}")
     if name == 'auto':
-        if hub_available(): return PipelineReward(), ('The Hugging Face Hub is reachable, so the reward is the POSITIVE logit of '
+        if hub_available():
+            return PipelineReward(), ('The Hugging Face Hub is reachable, so the reward is the POSITIVE logit of '
                                                       'lvwerra/distilbert-imdb for query + response.')
-        return VaderReward(), 'The Hugging Face Hub is not reachable, so the reward is the VADER compound sentiment of the response, in [-1, 1].'
-    if name == 'vader': return VaderReward(), 'The reward is the VADER compound sentiment of the response, in [-1, 1], as asked.'
-    if name == 'distilbert': return PipelineReward(), 'The reward is the POSITIVE logit of lvwerra/distilbert-imdb for query + response, as asked.'
-    if name.startswith('count:'): return TokenCountReward(name[6:]), f'The reward is the number of times {name[6:]!r} appears in the response, as asked.'
+        return VaderReward(), ('The Hugging Face Hub is not reachable, so the reward is the VADER compound sentiment '
+                               'of the response, in [-1, 1].')
+    if name == 'vader':
+        return VaderReward(), 'The reward is the VADER compound sentiment of the response, in [-1, 1], as asked.'
+    if name == 'distilbert':
+        return PipelineReward(), ('The reward is the POSITIVE logit of lvwerra/distilbert-imdb for query + response, '
+                                  'as asked.')
+    if name.startswith('count:'):
+        return TokenCountReward(name[6:]), (f'The reward is the number of times {name[6:]!r} appears in the response, '
+                                            'as asked.')
     if name.startswith('model:'):
         from lm_ppo.reward_model import RewardModel                   # here: reward_model builds on this module
         rm = RewardModel.from_pretrained(name[6:], dtype=precision)
         how = 'the last real token' if rm.pool == 'last' else f'the {rm.pool} over the response'
-        return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} reading {how} of layer {rm.layer}), '
+        return rm, (f'The reward is the learned reward model in {name[6:]} (a {type(rm.model).__name__} reading {how} '
+                    f'of layer {rm.layer}), '
                     f'normalised to mean 0 and std 1 on samples of the reference policy, as asked; it scores in '
                     f'{str(rm.dtype).replace("torch.", "")} ({rm.precision_reason})')
-    return PipelineReward(name), f'The reward is the POSITIVE logit of the classifier {name} for query + response, as asked.'
+    return PipelineReward(name), (f'The reward is the POSITIVE logit of the classifier {name} for query + response, as '
+                                  'asked.')
