@@ -22,7 +22,8 @@ def _entropy_from_logp(logp):
 
 def logprobs_from_logits(logits, labels, with_entropy=False):
     """Log-probability of each `labels` token under `logits`: [B, T, V], [B, T] -> [B, T] (float32).
-    With `with_entropy=True` also the entropy at each position [B, T], from the same log-softmax and without gradient."""
+    With `with_entropy=True` also the entropy at each position [B, T], from the same log-softmax and without
+    gradient."""
     logp = F.log_softmax(logits.float(), dim=-1)                       # [B, T, V]
     lp = torch.gather(logp, 2, labels.unsqueeze(-1)).squeeze(-1)       # [B, T]
     if not with_entropy: return lp
@@ -35,7 +36,8 @@ def entropy_from_logits(logits):
 
 # %% ../nbs/00-core.ipynb #f322d344
 def masked_mean(x, mask, dim=None):
-    "Mean of `x` over the positions where `mask` is 1 (over `dim`, or all); what lies outside the mask, NaN or inf included, counts for nothing."
+    """Mean of `x` over the positions where `mask` is 1 (over `dim`, or all); what lies outside the mask, NaN or inf
+    included, counts for nothing."""
     x, mask = torch.broadcast_tensors(x, mask)
     mask = mask.to(x.dtype if x.is_floating_point() else torch.float32)
     x = torch.where(mask != 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
@@ -54,7 +56,8 @@ def masked_var(x, mask, unbiased=True):
     return var
 
 def whiten(values, shift_mean=True, mask=None):
-    "Scale `values` to unit variance (and zero mean unless `shift_mean=False`), counting only `mask`ed positions; the others become 0."
+    """Scale `values` to unit variance (and zero mean unless `shift_mean=False`), counting only `mask`ed positions;
+    the others become 0."""
     if mask is None: mask = torch.ones_like(values)
     mean, var = masked_mean(values, mask), masked_var(values, mask)
     out = (values - mean) * torch.rsqrt(var + 1e-8)
@@ -97,7 +100,8 @@ def _integer_ids(x, where):
     return x.long()
 
 def as_list(xs, name='tensors'):
-    "A list of 1-D LongTensors from a `[B, T]` tensor (a 1-D tensor is one sequence) or a list of 1-D tensors or lists of ints (a `[1, T]` tensor counts as 1-D)."
+    """A list of 1-D LongTensors from a `[B, T]` tensor (a 1-D tensor is one sequence) or a list of 1-D tensors or
+    lists of ints (a `[1, T]` tensor counts as 1-D)."""
     if isinstance(xs, torch.Tensor):
         if xs.dim() == 1: xs = xs[None]
         if xs.dim() != 2: raise ValueError(f"`{name}`: {_AS_LIST_EXPECTED}, got a tensor of shape {tuple(xs.shape)}")
@@ -108,12 +112,15 @@ def as_list(xs, name='tensors'):
     for i, x in enumerate(xs):
         try: x = torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError) as e:
-            raise TypeError(f"`{name}[{i}]`: expected a 1-D tensor or list of token ids, got {type(x).__name__} {x!r:.60} ({e})") from None
+            raise TypeError(f"`{name}[{i}]`: expected a 1-D tensor or list of token ids, "
+                            f"got {type(x).__name__} {x!r:.60} ({e})") from None
         if x.dim() == 2 and x.shape[0] == 1: x = x[0]
-        if x.dim() != 1: raise ValueError(f"`{name}[{i}]`: expected a 1-D tensor of token ids, got shape {tuple(x.shape)}")
+        if x.dim() != 1:
+            raise ValueError(f"`{name}[{i}]`: expected a 1-D tensor of token ids, got shape {tuple(x.shape)}")
         out.append(_integer_ids(x, f'{name}[{i}]'))
     return out
 
+# %% ../nbs/00-core.ipynb #cc1fe3fe
 def _check_seqs(seqs):
     if not len(seqs): raise ValueError('`seqs`: expected at least one sequence, got none')
 
@@ -137,7 +144,8 @@ def right_pad(seqs, pad_id=0):
     return ids, mask
 
 def pad_query_response(queries, responses, pad_id=0):
-    "Batch `[left-padded query | right-padded response]`: ids, attention mask, position ids [B, Q+R] and the response mask [B, R]."
+    """Batch `[left-padded query | right-padded response]`: ids, attention mask, position ids [B, Q+R] and the
+    response mask [B, R]."""
     if len(queries) != len(responses):
         raise ValueError(f"`responses`: expected {len(queries)} responses (one per query), got {len(responses)}")
     q_ids, q_mask, _ = left_pad(queries, pad_id)                       # [B, Q]
@@ -147,7 +155,8 @@ def pad_query_response(queries, responses, pad_id=0):
 
 # %% ../nbs/00-core.ipynb #7930a217
 def special_token_id(model, tokenizer, name):
-    "The `name` id (e.g. 'pad_token_id', 'eos_token_id') from the tokenizer, else the model's generation config or config; None if none has it."
+    """The `name` id (e.g. 'pad_token_id', 'eos_token_id') from the tokenizer, else the model's generation config or
+    config; None if none has it."""
     for src in (tokenizer, getattr(model, 'generation_config', None), getattr(model, 'config', None)):
         v = getattr(src, name, None) if src is not None else None
         if isinstance(v, (list, tuple)): v = v[0] if v else None
@@ -170,14 +179,16 @@ def stack_dicts(stats_dicts):
     "Stack a list of dicts of tensors key by key (1-D tensors of different lengths are right-padded with 0)."
     out = {}
     for k in stats_dicts[0]:
-        vals = [torch.as_tensor(d[k]).flatten() if torch.as_tensor(d[k]).dim() else torch.as_tensor(d[k]) for d in stats_dicts]
+        vals = [torch.as_tensor(d[k]).flatten() if torch.as_tensor(d[k]).dim() else torch.as_tensor(d[k])
+                for d in stats_dicts]
         if vals[0].dim() == 0: out[k] = torch.stack(vals)
         else: out[k] = torch.nn.utils.rnn.pad_sequence(vals, batch_first=True)
     return out
 
 def average_torch_dicts(list_of_dicts):
     "Mean of each key over a list of dicts of tensors."
-    return {k: torch.mean(torch.stack([torch.as_tensor(d[k]).float() for d in list_of_dicts]), dim=0) for k in list_of_dicts[0]}
+    return {k: torch.mean(torch.stack([torch.as_tensor(d[k]).float() for d in list_of_dicts]), dim=0)
+            for k in list_of_dicts[0]}
 
 def stats_to_np(stats_dict):
     "Tensors to numpy (scalars to Python floats); other values unchanged."

@@ -31,8 +31,10 @@ def build_tiny_gpt2(path, n_layer=2, n_embd=64, n_head=2, n_positions=256, seed=
     if (path/'config.json').exists() and (path/'tokenizer.json').exists(): return path
     path.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(_TINY_TEXT * 4, vocab_size=320, min_frequency=1, special_tokens=['<|endoftext|>'], show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token='<|endoftext|>', eos_token='<|endoftext|>', unk_token='<|endoftext|>')
+    bpe.train_from_iterator(_TINY_TEXT * 4, vocab_size=320, min_frequency=1, special_tokens=['<|endoftext|>'],
+                            show_progress=False)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token='<|endoftext|>', eos_token='<|endoftext|>',
+                                  unk_token='<|endoftext|>')
     cfg = GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
                      bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
     torch.manual_seed(seed)
@@ -62,7 +64,8 @@ def _forward_params(lm):
     return _PARAMS[type(base)]
 
 def lm_kwargs(lm, cache=None, logits_to_keep=0):
-    "Forward kwargs for a KV `cache` and for logits at the last `logits_to_keep` positions (0: all), named as `lm` takes them."
+    """Forward kwargs for a KV `cache` and for logits at the last `logits_to_keep` positions (0: all), named as `lm`
+    takes them."""
     names, kw = _forward_params(lm), {}
     if cache is not None: kw['cache' if 'cache' in names else 'past_key_values'] = cache
     key = next((k for k in ('logits_to_keep', 'num_logits_to_keep') if k in names), None)
@@ -74,20 +77,23 @@ def output_cache(out):
     c = getattr(out, 'cache', None)
     return c if c is not None else getattr(out, 'past_key_values', None)
 
-# %% ../nbs/00a-models.ipynb #9efe163a
+# %% ../nbs/00a-models.ipynb #493e0fdc
 _VALUE_HEAD_FILE = 'value_head.safetensors'
 
 def _hidden_size(config):
     for k in ('hidden_size', 'n_embd', 'd_model'):
         if getattr(config, k, None): return getattr(config, k)
-    raise ValueError(f"can't find the hidden size in {type(config).__name__}: expected one of hidden_size, n_embd, d_model")
+    raise ValueError(f"can't find the hidden size in {type(config).__name__}: "
+                     "expected one of hidden_size, n_embd, d_model")
 
+# %% ../nbs/00a-models.ipynb #9efe163a
 class AutoModelForCausalLMWithValueHead(nn.Module):
     "A transformers causal LM (`pretrained_model`) with a scalar value head (`v_head`)."
     def __init__(self, pretrained_model: PreTrainedModel, value_head_dropout=0.0):
         super().__init__()
         if not isinstance(pretrained_model, nn.Module) or not hasattr(pretrained_model, 'config'):
-            raise TypeError(f"`pretrained_model`: expected a transformers causal LM, got {type(pretrained_model).__name__}")
+            raise TypeError("`pretrained_model`: expected a transformers causal LM, "
+                            f"got {type(pretrained_model).__name__}")
         self.pretrained_model, self.config = pretrained_model, pretrained_model.config
         self.v_head = ValueHead(_hidden_size(self.config), value_head_dropout)
         p = next(pretrained_model.parameters())
@@ -127,10 +133,12 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
                 past_key_values=None, **kwargs):
         "Logits [B, T, V] (the last `logits_to_keep` positions only, when > 0), the cache (or None), and values [B, T]."
         lm = self.pretrained_model
-        kw = lm_kwargs(lm, cache if cache is not None else past_key_values, logits_to_keep)   # `past_key_values`: the old name
+        # `past_key_values`: the old name
+        kw = lm_kwargs(lm, cache if cache is not None else past_key_values, logits_to_keep)
         out = lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache,
                  output_hidden_states=True, return_dict=True, **kw, **kwargs)
-        logits = out.logits[:, -logits_to_keep:] if logits_to_keep else out.logits    # a model without the option made all
+        # a model without the option made all
+        logits = out.logits[:, -logits_to_keep:] if logits_to_keep else out.logits
         values = self.v_head(out.hidden_states[-1])                      # [B, T]
         return logits, (output_cache(out) if use_cache else None), values
 
@@ -140,7 +148,8 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
 
 # %% ../nbs/00a-models.ipynb #07279d02
 def low_precision_copy(model, dtype=torch.bfloat16):
-    "A copy of `model` with its floating-point parameters in `dtype` (a value head's stay float32); buffers copied as they are."
+    """A copy of `model` with its floating-point parameters in `dtype` (a value head's stay float32); buffers copied as
+    they are."""
     keep = {id(p) for p in model.v_head.parameters()} if hasattr(model, 'v_head') else set()
     memo = {id(p): nn.Parameter(p.detach().to(dtype), requires_grad=p.requires_grad)
             for p in model.parameters() if id(p) not in keep and p.is_floating_point()}

@@ -37,6 +37,7 @@ def _warpers(do_sample, temperature, top_k, top_p):
            ([TopKLogitsWarper(top_k)] if top_k else []) + \
            ([TopPLogitsWarper(top_p)] if top_p is not None and top_p < 1.0 else [])
 
+# %% ../nbs/00b-rollout.ipynb #74bf0eb7
 def decode(lm, ids, mask, max_new_tokens, eos=(), pad=0, min_new_tokens=0, do_sample=True, top_k=0, top_p=1.0,
            temperature=1.0, sampler='inverse_cdf'):
     "New tokens after the left-padded prompts `ids` `[b, Q]`: one forward per token over a KV cache; `[b, R]`."
@@ -60,6 +61,15 @@ def decode(lm, ids, mask, max_new_tokens, eos=(), pad=0, min_new_tokens=0, do_sa
                     use_cache=True, **lm_kwargs(lm, cache, 1)).logits
     return out
 
+# %% ../nbs/00b-rollout.ipynb #8ccad34f
+def _hf_generate(lm, max_new_tokens, eos, pad, min_new_tokens, do_sample, top_k, top_p, temperature, **generate_kwargs):
+    "transformers' `generate` with these settings (for options `decode` does not have): `(ids, mask) -> [b, R]`."
+    config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample,
+                              top_k=top_k if do_sample else None, top_p=top_p if do_sample else None,
+                              temperature=temperature if do_sample else None, pad_token_id=pad, eos_token_id=eos,
+                              bos_token_id=None, **generate_kwargs)
+    return lambda ids, mask: lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, ids.shape[1]:]
+
 # %% ../nbs/00b-rollout.ipynb #e9d82a9b
 @torch.inference_mode()
 def generate(model, queries, tokenizer=None, max_new_tokens=20, batch_size=16, do_sample=True, top_k=0, top_p=1.0,
@@ -72,7 +82,8 @@ def generate(model, queries, tokenizer=None, max_new_tokens=20, batch_size=16, d
         lm = getattr(copy, 'pretrained_model', copy)
     queries = as_list(queries, 'queries')
     if not queries: return []
-    if any(len(q) == 0 for q in queries): raise ValueError("`queries`: every query needs at least one token, got an empty one")
+    if any(len(q) == 0 for q in queries):
+        raise ValueError("`queries`: every query needs at least one token, got an empty one")
     if max_new_tokens < 1: raise ValueError(f"`max_new_tokens`: expected >= 1, got {max_new_tokens}")
     if sampler not in SAMPLERS: raise ValueError(f"`sampler`: expected one of {SAMPLERS}, got {sampler!r}")
     eos = eos_token_id if eos_token_id is not None else special_token_id(lm, tokenizer, 'eos_token_id')
@@ -97,11 +108,3 @@ def generate(model, queries, tokenizer=None, max_new_tokens=20, batch_size=16, d
     finally:
         lm.train(was_training)
     return out
-
-def _hf_generate(lm, max_new_tokens, eos, pad, min_new_tokens, do_sample, top_k, top_p, temperature, **generate_kwargs):
-    "transformers' `generate` with these settings (for options `decode` does not have): `(ids, mask) -> [b, R]`."
-    config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample,
-                              top_k=top_k if do_sample else None, top_p=top_p if do_sample else None,
-                              temperature=temperature if do_sample else None, pad_token_id=pad, eos_token_id=eos,
-                              bos_token_id=None, **generate_kwargs)
-    return lambda ids, mask: lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, ids.shape[1]:]
