@@ -22,13 +22,17 @@ function render({ model, el }) {
   const legend = document.createElement('span');
   legend.className = 'lm-ppo-keys-legend';
   el.appendChild(legend);
-  const show = (on) => { legend.textContent = (on ? '⌨ keys on: ' : '⌨ click here for keys: ') + model.get('legend'); el.classList.toggle('lm-ppo-keys-on', on); };
+  const show = (on) => {
+    legend.textContent = (on ? '⌨ keys on: ' : '⌨ click here for keys: ') + model.get('legend');
+    el.classList.toggle('lm-ppo-keys-on', on);
+  };
   let root = null;
   const onKey = (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
     const t = e.target, tag = (t && t.tagName || '').toLowerCase();
     if (tag === 'input' || tag === 'textarea' || tag === 'select' || (t && t.isContentEditable)) return;
-    if (e.key.length !== 1 && !['Enter', 'ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Escape'].includes(e.key)) return;
+    if (e.key.length !== 1
+        && !['Enter', 'ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Escape'].includes(e.key)) return;
     e.preventDefault(); e.stopPropagation();
     model.send({ key: e.key, t: Date.now() });
   };
@@ -42,7 +46,8 @@ function render({ model, el }) {
     root.addEventListener('focusout', (e) => { if (!root.contains(e.relatedTarget)) show(false); });
     root.addEventListener('mousedown', (e) => {
       const tag = (e.target.tagName || '').toLowerCase();
-      if (!['input', 'textarea', 'select', 'button'].includes(tag)) setTimeout(() => root.focus({ preventScroll: true }), 0);
+      if (!['input', 'textarea', 'select', 'button'].includes(tag))
+        setTimeout(() => root.focus({ preventScroll: true }), 0);
     });
     show(root.contains(document.activeElement));
   };
@@ -54,9 +59,11 @@ function render({ model, el }) {
 export default { render };
 """
 
+# %% ../nbs/05d-compare-view.ipynb #5b780ceb
 if anywidget is not None and widgets is not None:
     class KeyListener(anywidget.AnyWidget):
-        "Sends each key pressed while the trainer (the `.lm-ppo-ui` element around it) has the focus to `on_key` callbacks; shows a legend."
+        ("Sends each key pressed while the trainer (the `.lm-ppo-ui` element around it) has the focus to `on_key` "
+         "callbacks; shows a legend.")
         _esm = _KEYS_JS
         legend = traitlets.Unicode('').tag(sync=True)
 
@@ -138,7 +145,8 @@ def sync(self: ComparePanel):
         c, d = s.current(), s.last_answer
         n_open, total, asking = s.n_open(), len(s.comparisons), s.phase == 'asking'
     if c is None:
-        self.query.value = '<i>No comparison to answer: press “More comparisons”.</i>' if s.phase == 'idle' else '<i>Sampling responses…</i>'
+        self.query.value = ('<i>No comparison to answer: press “More comparisons”.</i>' if s.phase == 'idle'
+                            else '<i>Sampling responses…</i>')
     else:
         flag = ' <b style="color:#e65100">(the reward model is unsure here)</b>' if c.asked else ''
         self.query.value = f'<b>{c.index + 1}.</b> Which continuation is best?{flag}<br>“{_esc(c.query)}…”'
@@ -159,7 +167,8 @@ def sync(self: ComparePanel):
             you = ', '.join(str(i + 1) for i in d.answer)
             model = '' if d.model_choice is None else (f' · the reward model had picked {d.model_choice + 1} '
                                                        + ('✓' if d.model_choice in d.answer else '✗'))
-            step = ('' if len(d.answer) == len(d.responses) or not s.train_on_choices else f' · in PPO step {d.trained_step}'
+            step = ('' if len(d.answer) == len(d.responses) or not s.train_on_choices
+                    else f' · in PPO step {d.trained_step}'
                     if d.trained_step is not None else ' · trains the policy in the next step')
             self.last.value = f'Last: you picked {you}{model}{step}.'
     else: self.last.value = ''

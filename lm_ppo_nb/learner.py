@@ -26,11 +26,13 @@ class RewardLearner(Listeners):
             raise ValueError(f"`holdout_every` should be an int >= 2, got {holdout_every!r}")
         if not isinstance(n_members, int) or n_members == 1 or n_members < 0:
             raise ValueError(f"`n_members` should be 0 (one head) or an int >= 2, got {n_members!r}")
-        self.rm, self.log_path, self.holdout_every, self.l2, self.recent = reward_model, log_path, holdout_every, l2, recent
+        self.rm, self.log_path, self.holdout_every = reward_model, log_path, holdout_every
+        self.l2, self.recent = l2, recent
         self.n_members = n_members
         self.labels: list[Label] = []           # every label, in the order given
         self.held: list[bool] = []              # held out for good (never fitted)?
-        self.predicted: list[float | None] = [] # did the model of the moment order the label's responses as the person did (share)?
+        # did the model of the moment order the label's responses as the person did (share)?
+        self.predicted: list[float | None] = []
         self.curve: list[dict] = []             # one row per refit
         self.fitted = False                     # has `rm` (head, members, normalisation) been fitted to the labels?
         self.error = None                       # the last refit's traceback
