@@ -103,6 +103,7 @@ def _default_learner(trainer, log_path, reward_model, n_members):
     elif not isinstance(reward_model, RewardModel): reward_model = live_reward_model(reward_model, 'policy')
     return RewardLearner(reward_model, log_path=log_path, n_members=n_members)
 
+# %% ../nbs/05c-compare.ipynb #cc46f2f6
 class LearningSession(LabelSession):
     ("A `LabelSession` with comparisons that train the policy, a reward model that learns from every label (those "
      "already in the folder's log first), and an autopilot on the learned reward that asks when unsure.")
@@ -141,7 +142,6 @@ class LearningSession(LabelSession):
         return super().__repr__()[:
                 -1] + (f", style={self.style!r}, comparisons={len(self.comparisons)}, "
                        f"learner={self.learner.summary()!r})")
-
 
 # %% ../nbs/05c-compare.ipynb #7df31491
 @patch
@@ -229,6 +229,7 @@ def skip_comparison(self: LearningSession):
     "Leave the comparison shown without a label."
     return self._answer(skipped=True)
 
+# %% ../nbs/05c-compare.ipynb #9439104a
 @patch
 def _generate(self: LearningSession):
     ("The ratings view's batch, each card with the learned reward's score next to the suggestion (once the model is "
@@ -350,6 +351,7 @@ def _why_ask(self: LearningSession, k, ask_every, asked):
         return f"it agreed with only {m['recent_agreement']:.0%} of your newest answers before learning them"
     return None
 
+# %% ../nbs/05c-compare.ipynb #1e3df649
 @patch
 def _autopilot(self: LearningSession, n_steps, ask_every, n_ask):
     "The worker's autopilot run."
@@ -408,6 +410,7 @@ def _ask(self: LearningSession, n_ask, k, n_steps, why='every few steps'):
     self.learner.wait()
     return not self._stop.is_set()
 
+# %% ../nbs/05c-compare.ipynb #c93e303b
 @patch
 def go_on(self: LearningSession):
     "Let the autopilot go on without answering the rest of its questions."

@@ -166,7 +166,6 @@ class RewardModel:
                     if f'{name}.{part}' in st.keys():
                         with torch.no_grad(): getattr(self.head, part).copy_(st.get_tensor(f'{name}.{part}'))
 
-
 # %% ../nbs/03f-reward-model.ipynb #a1c0de02
 MEMBERS_FILE = 'reward_members.safetensors'    # an ensemble's member heads, beside the model's weights
 
@@ -295,6 +294,7 @@ def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, res
     if position_ids is None: position_ids = (attention_mask.long().cumsum(1) - 1).clamp(min=0)
     return self.head(self.hidden(input_ids, attention_mask, position_ids, response_mask)).squeeze(-1).float()
 
+# %% ../nbs/03f-reward-model.ipynb #7aca714c
 @patch
 def features(self: RewardModel, queries, responses, cache=False, progress=False):
     ("Float32 pooled hidden states [n, H × layers] of the pairs (see `hidden`), computed without gradients (and "
