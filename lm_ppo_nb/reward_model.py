@@ -147,24 +147,27 @@ class RewardModel:
             t = load_file(str(Path(path)/MEMBERS_FILE)); self.members = (t['weight'], t['bias'])
         return self
 
-    def _fit_head_size(self):
-        "A new (zero) head when the config's layers need a wider (or narrower) one than the model has."
-        old, H = self.head, self.model.config.hidden_size * len(self.layers)
-        if old.in_features != H:
-            new = torch.nn.Linear(H, 1, bias=old.bias is not None).to(device=old.weight.device, dtype=old.weight.dtype)
-            torch.nn.init.zeros_(new.weight)
-            if new.bias is not None: torch.nn.init.zeros_(new.bias)
-            setattr(self.model, _head_name(self.model), new)
+# %% ../nbs/03f-reward-model.ipynb #b8b8da83
+@patch
+def _fit_head_size(self: RewardModel):
+    "A new (zero) head when the config's layers need a wider (or narrower) one than the model has."
+    old, H = self.head, self.model.config.hidden_size * len(self.layers)
+    if old.in_features != H:
+        new = torch.nn.Linear(H, 1, bias=old.bias is not None).to(device=old.weight.device, dtype=old.weight.dtype)
+        torch.nn.init.zeros_(new.weight)
+        if new.bias is not None: torch.nn.init.zeros_(new.bias)
+        setattr(self.model, _head_name(self.model), new)
 
-    def _load_head(self, path):
-        "The head's weights from the safetensors files of a saved folder."
-        from safetensors import safe_open
-        name = _head_name(self.model)
-        for f in sorted(Path(path).glob('*.safetensors')):
-            with safe_open(str(f), framework='pt') as st:
-                for part in ('weight', 'bias'):
-                    if f'{name}.{part}' in st.keys():
-                        with torch.no_grad(): getattr(self.head, part).copy_(st.get_tensor(f'{name}.{part}'))
+@patch
+def _load_head(self: RewardModel, path):
+    "The head's weights from the safetensors files of a saved folder."
+    from safetensors import safe_open
+    name = _head_name(self.model)
+    for f in sorted(Path(path).glob('*.safetensors')):
+        with safe_open(str(f), framework='pt') as st:
+            for part in ('weight', 'bias'):
+                if f'{name}.{part}' in st.keys():
+                    with torch.no_grad(): getattr(self.head, part).copy_(st.get_tensor(f'{name}.{part}'))
 
 # %% ../nbs/03f-reward-model.ipynb #a1c0de02
 MEMBERS_FILE = 'reward_members.safetensors'    # an ensemble's member heads, beside the model's weights
