@@ -86,12 +86,14 @@ _UNIT = ('gamma', 'lam')
 _OPTIONAL = ('max_grad_norm', 'ratio_threshold', 'early_stop_kl')
 _BOOLS = ('adap_kl_ctrl', 'reuse_cpu_memory')
 
-def _is_number(v): return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+def _is_number(v):
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
 def _check_config(config):
     "The full config: defaults updated by `config`, every key checked for its type and range."
     unknown = sorted(set(config) - set(DEFAULT_CONFIG))
-    if unknown: raise TypeError(f"PPOTrainer: unknown config key(s) {unknown}; expected some of {sorted(DEFAULT_CONFIG)}")
+    if unknown:
+        raise TypeError(f"PPOTrainer: unknown config key(s) {unknown}; expected some of {sorted(DEFAULT_CONFIG)}")
     cfg = {**DEFAULT_CONFIG, **config}
     def bad(k, what): raise ValueError(f"PPOTrainer: `{k}` expected {what}, got {cfg[k]!r}")
     for k in _INTS:
@@ -106,7 +108,8 @@ def _check_config(config):
         if cfg[k] is not None and not (_is_number(cfg[k]) and cfg[k] > 0): bad(k, 'None or a finite number > 0')
     for k in _BOOLS:
         if not isinstance(cfg[k], (bool, np.bool_)): bad(k, 'True or False')
-    if not isinstance(cfg['seed'], (int, np.integer)) or isinstance(cfg['seed'], bool) or not 0 <= cfg['seed'] < 2**63: bad('seed', 'an int in [0, 2**63)')
+    if not isinstance(cfg['seed'], (int, np.integer)) or isinstance(cfg['seed'], bool) or not 0 <= cfg['seed'] < 2**63:
+        bad('seed', 'an int in [0, 2**63)')
     if cfg['precision'] not in PRECISIONS: bad('precision', f'one of {PRECISIONS}')
     return cfg
 
@@ -127,7 +130,8 @@ class PPOBatch:
         return cls(ids, attn, pos, rmask, ids.shape[1] - rmask.shape[1])
 
     def __len__(self): return len(self.ids)
-    def __getitem__(self, rows): return PPOBatch(self.ids[rows], self.attn[rows], self.pos[rows], self.rmask[rows], self.n_query)
+    def __getitem__(self, rows):
+        return PPOBatch(self.ids[rows], self.attn[rows], self.pos[rows], self.rmask[rows], self.n_query)
 
 @dataclass
 class Rollout:
@@ -137,7 +141,8 @@ class Rollout:
     advantages: torch.Tensor
     returns: torch.Tensor
 
-    def __getitem__(self, rows): return Rollout(self.logprobs[rows], self.values[rows], self.advantages[rows], self.returns[rows])
+    def __getitem__(self, rows):
+        return Rollout(self.logprobs[rows], self.values[rows], self.advantages[rows], self.returns[rows])
 
 # %% ../nbs/02-ppo.ipynb #9c2ef7a7
 class PPOTrainer(TrainerSave):
@@ -146,7 +151,7 @@ class PPOTrainer(TrainerSave):
         self.config = _check_config(config)
         check_models(model, ref_model, optimizer)
         self.model, self.tokenizer = model, tokenizer
-        self.dist = Dist()                                              # one process, or the group of `accelerate launch`
+        self.dist = Dist()                                     # one process, or the group of `accelerate launch`
         for m in (model, ref_model):                                    # every process starts from rank 0's weights
             if m is not None: self.dist.broadcast_(list(m.parameters()) + list(m.buffers()))
         self.mp = MixedPrecision(model, ref_model, self.config['precision'])   # the compute copy and the reference
@@ -161,11 +166,13 @@ class PPOTrainer(TrainerSave):
         self.n_steps = 0
         lm = _lm(model)
         pad = special_token_id(lm, tokenizer, 'pad_token_id')
-        self.pad_id = pad if pad is not None else (special_token_id(lm, tokenizer, 'eos_token_id') or 0)  # masked: any id does
+        # masked: any id does
+        self.pad_id = pad if pad is not None else (special_token_id(lm, tokenizer, 'eos_token_id') or 0)
         self.vocab_size = lm.get_input_embeddings().num_embeddings
         self.max_len = next((getattr(lm.config, k) for k in ('max_position_embeddings', 'n_positions')
                              if isinstance(getattr(lm.config, k, None), int)), None)
-        self.ref_identity = _identity(None if self.ref_model is None else model if ref_model is None else ref_model)   # as given
+        # as given
+        self.ref_identity = _identity(None if self.ref_model is None else model if ref_model is None else ref_model)
 
     @property
     def device(self): return next(self.model.parameters()).device
@@ -199,7 +206,7 @@ def _forward_chunk(self: PPOTrainer, model, b: PPOBatch, with_values=True, with_
     lo, hi = int(cols[0]), int(cols[-1]) + 1                            # trim columns that are padding in every row
     self.mp.set_attention(model, hi - lo)
     q = b.n_query - lo                                                 # first response column after trimming
-    keep = hi - lo - q + 1                                             # positions q-1 .. the last: the LM head runs there only
+    keep = hi - lo - q + 1                                 # positions q-1 .. the last: the LM head runs there only
     kw = {'logits_to_keep': keep} if hasattr(model, 'v_head') else lm_kwargs(model, logits_to_keep=keep)
     with self.mp.autocast():
         out = model(input_ids=b.ids[:, lo:hi], attention_mask=b.attn[:, lo:hi], position_ids=b.pos[:, lo:hi], **kw)
@@ -216,7 +223,8 @@ def _forward_chunk(self: PPOTrainer, model, b: PPOBatch, with_values=True, with_
 @patch
 @torch.no_grad()
 def _forward_batch(self: PPOTrainer, batch: PPOBatch):
-    "Policy logprobs, values and reference logprobs for the whole batch, in chunks of `forward_batch_size`: `[B, R]` each."
+    """Policy logprobs, values and reference logprobs for the whole batch, in chunks of `forward_batch_size`:
+    `[B, R]` each."""
     lps, vals, refs = [], [], []
     for rows in torch.arange(len(batch)).split(self.config['forward_batch_size']):
         chunk = batch[rows]
@@ -232,9 +240,10 @@ _OUTCOMES = ('ok', 'nonfinite', 'ratio')
 
 @patch
 def _train_minibatch(self: PPOTrainer, b: PPOBatch, old: Rollout):
-    "One optimiser step on mini-batch `b` (unless a guard skips it): its flat stats and what happened ('ok', 'nonfinite', 'ratio')."
+    """One optimiser step on mini-batch `b` (unless a guard skips it): its flat stats and what happened ('ok',
+    'nonfinite', 'ratio')."""
     c = self.config
-    n_tokens = self.dist.sum(b.rmask.sum())                            # the global mini-batch's tokens normalise the loss
+    n_tokens = self.dist.sum(b.rmask.sum())                # the global mini-batch's tokens normalise the loss
     self.mp.zero_grad()
     ran, new_lp, new_v, ent, outcome = [], [], [], [], 'ok'
     for rows in (torch.arange(len(b)).split(c['forward_batch_size']) if len(b) else []):   # none: no row of it here
@@ -250,12 +259,14 @@ def _train_minibatch(self: PPOTrainer, b: PPOBatch, old: Rollout):
         outcome = _OUTCOMES[int(self.dist.max(torch.tensor(_OUTCOMES.index(outcome), device=b.ids.device)))]
     if outcome == 'ok':
         self.mp.grads_to_master()
-        self.dist.sum_grads_([p for p in self.model.parameters() if p.requires_grad])   # the global mini-batch's gradient
+        # the global mini-batch's gradient
+        self.dist.sum_grads_([p for p in self.model.parameters() if p.requires_grad])
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads)
         if not torch.isfinite(norm): outcome = 'nonfinite'
         else:
-            if c['max_grad_norm']: torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), c['max_grad_norm'], norm)
+            if c['max_grad_norm']:
+                torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), c['max_grad_norm'], norm)
             self.optimizer.step()
             self.mp.sync()
     if outcome != 'ok': self.mp.zero_grad(); self.model.zero_grad(set_to_none=True)
@@ -296,7 +307,8 @@ def _rollout_tensors(self: PPOTrainer, queries, responses):
 # %% ../nbs/02-ppo.ipynb #ae8596ea
 @patch
 def _rewards(self: PPOTrainer, scores, logprobs, ref_logprobs, rmask):
-    "KL-penalised rewards and the penalty alone `[B, R]`, at the controller's current coefficient, and that coefficient."
+    """KL-penalised rewards and the penalty alone `[B, R]`, at the controller's current coefficient, and that
+    coefficient."""
     kl_coef = self.kl_ctl.value
     rewards, non_score = kl_penalised_rewards(scores, logprobs, ref_logprobs, rmask, kl_coef)   # [B, R] each
     return rewards, non_score, kl_coef
@@ -322,7 +334,8 @@ def _epochs(self: PPOTrainer, batch: PPOBatch, old: Rollout, offset, B_all, prog
         for mb in perm.split(c['mini_batch_size']):
             mb = mb[(mb >= offset) & (mb < offset + B)] - offset           # this process's rows of the mini-batch
             if cancel is not None and cancel.is_set():
-                raise StepCancelled(f"step cancelled after {len(outcomes)} of {total} mini-batches; the trainer is as it was before it")
+                raise StepCancelled(f"step cancelled after {len(outcomes)} of {total} mini-batches; "
+                                    "the trainer is as it was before it")
             stats, outcome = self._train_minibatch(batch[mb], old[mb])
             if stats is not None: train_stats.append(stats)
             outcomes.append(outcome)
@@ -341,12 +354,14 @@ def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_scor
     kl_dist = ((logprobs - ref_logprobs) * m).sum(1)                   # [B]
     if self.dist.world == 1: score_mean, score_std = scores.mean(), scores.std() if len(scores) > 1 else torch.zeros(())
     else:                                                              # the KL and the scores' statistics are global
-        t = self.dist.sum(torch.stack([kl_dist.sum(), scores.sum(), (scores ** 2).sum(), torch.tensor(float(len(scores)), device=scores.device)]).double())
+        n = torch.tensor(float(len(scores)), device=scores.device)
+        t = self.dist.sum(torch.stack([kl_dist.sum(), scores.sum(), (scores ** 2).sum(), n]).double())
         kl_global, score_mean = (t[0] / t[3]).float(), (t[1] / t[3]).float()
         score_std = ((t[2] - t[3] * score_mean.double() ** 2) / (t[3] - 1).clamp(min=1)).clamp(min=0).sqrt().float()
     mean = {k: torch.stack([s[k] for s in train_stats]).mean() for k in train_stats[0]} if train_stats else {}
     stats = {
-        'objective/kl': kl_dist.mean() if self.dist.world == 1 else kl_global, 'objective/kl_dist': kl_dist, 'objective/kl_coef': kl_coef,
+        'objective/kl': kl_dist.mean() if self.dist.world == 1 else kl_global, 'objective/kl_dist': kl_dist,
+        'objective/kl_coef': kl_coef,
         'objective/entropy': (-logprobs * m).sum(1).mean(),
         'objective/logprobs': logprobs, 'objective/ref_logprobs': ref_logprobs,
         'ppo/mean_non_score_reward': non_score.sum(1).mean(),
@@ -363,11 +378,14 @@ def _record_stats(self: PPOTrainer, scores, old: Rollout, ref_logprobs, non_scor
 # %% ../nbs/02-ppo.ipynb #0170a09c
 @patch
 def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=None):
-    "One PPO step on a batch; returns a flat dict of stats (numbers and numpy arrays). See above for `progress` and `cancel`."
+    """One PPO step on a batch; returns a flat dict of stats (numbers and numpy arrays). See above for `progress` and
+    `cancel`."""
     t0 = time.time()
-    if progress is not None and not callable(progress): raise TypeError(f"`progress`: expected a callable (done, total) or None, got {type(progress).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"`progress`: expected a callable (done, total) or None, got {type(progress).__name__}")
     if cancel is not None and not callable(getattr(cancel, 'is_set', None)):
-        raise TypeError(f"`cancel`: expected None or an object with is_set() such as a threading.Event, got {type(cancel).__name__}")
+        raise TypeError("`cancel`: expected None or an object with is_set() such as a threading.Event, "
+                        f"got {type(cancel).__name__}")
     queries, responses, scores = self._check_inputs(queries, responses, scores)
     self.model.eval(); self.compute_model.eval()                       # dropout off: see above
     self.mp.sync(trainable_only=False)                                 # weights changed from outside are picked up
@@ -379,7 +397,8 @@ def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=Non
     old = self._advantages(rewards, logprobs, values, batch.rmask)
     timing['time/ppo/compute_rewards'], t = time.time() - t, time.time()
     sizes = self.dist.sizes(len(batch), batch.ids.device)             # samples per process: this one holds its own
-    try: train_stats, outcomes, early = self._epochs(batch, old, sum(sizes[:self.dist.rank]), sum(sizes), progress, cancel)
+    offset = sum(sizes[:self.dist.rank])                               # this process's first row in the global batch
+    try: train_stats, outcomes, early = self._epochs(batch, old, offset, sum(sizes), progress, cancel)
     except BaseException:                                              # with a snapshot, any exception undoes the step
         if snapshot is not None: self._restore(snapshot)
         raise
@@ -388,7 +407,8 @@ def step(self: PPOTrainer, queries, responses, scores, progress=None, cancel=Non
     skipped = {k: sum(o == k for o in outcomes) for k in ('nonfinite', 'ratio')}
     if skipped['nonfinite']:
         warnings.warn(f"PPOTrainer.step: skipped {skipped['nonfinite']} of {len(outcomes)} mini-batch update(s) with a "
-                      "non-finite loss or gradient; the weights and optimizer state are unchanged by them", stacklevel=2)
+                      "non-finite loss or gradient; the weights and optimizer state are unchanged by them",
+                      stacklevel=2)
     stats.update({'ppo/skipped/nonfinite': skipped['nonfinite'], 'ppo/skipped/ratio': skipped['ratio'],
                   'ppo/early_stopped': float(early), 'ppo/minibatches': len(outcomes)})
     timing['time/ppo/calc_stats'] = time.time() - t
