@@ -9,11 +9,12 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+from fastcore.basics import patch
 from lm_ppo.models import low_precision_copy
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'EAGER_ATTENTION_MAX_LEN', 'Hardware', 'matmul_gflops', 'hardware', 'choose_precision', 'compute_copy',
-           'MixedPrecision', 'shared_copy', 'VocabGrads', 'set_attention', 'reuse_freed_memory', 'make_adam']
+           'shared_copy', 'MixedPrecision', 'VocabGrads', 'set_attention', 'reuse_freed_memory', 'make_adam']
 
 # %% ../nbs/02a-precision.ipynb #4f989de7
 @dataclass(frozen=True)
@@ -25,9 +26,11 @@ class Hardware:
     native_bf16: bool = False             # bf16 arithmetic in hardware (not emulated)
     bf16_speedup: float | None = None     # measured bf16 / fp32 matmul throughput, where measured
 
+# %% ../nbs/02a-precision.ipynb #4ebfa36b
 def matmul_gflops(dtype=torch.float32, device='cpu', n=1024, m=512, repeats=5):
-    """Throughput (GFLOP/s) of an `[m, n] @ [n, n]` matmul in `dtype` on `device`: the best of `repeats` after a warm-up.
-    A tuple of dtypes gives a list, timed in turn within each repeat, so that a burst of other work slows them alike."""
+    """Throughput (GFLOP/s) of an `[m, n] @ [n, n]` matmul in `dtype` on `device`: the best of `repeats` after a
+    warm-up. A tuple of dtypes gives a list, timed in turn within each repeat, so that a burst of other work slows them
+    alike."""
     dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
     ab = [(torch.randn(m, n, device=device).to(d), torch.randn(n, n, device=device).to(d)) for d in dtypes]
     sync = torch.cuda.synchronize if torch.device(device).type == 'cuda' else (lambda: None)
@@ -40,9 +43,11 @@ def matmul_gflops(dtype=torch.float32, device='cpu', n=1024, m=512, repeats=5):
     gflops = [2 * m * n * n / t / 1e9 for t in best]
     return gflops if isinstance(dtype, tuple) else gflops[0]
 
+# %% ../nbs/02a-precision.ipynb #03a23846
 def _bf16_speedup():
-    """bf16 / float32 matmul throughput on this CPU, on one thread and timed in turn: what the cores can do, which other
-    work on the machine hardly changes (a busy core slows a two-thread matmul's slower half and can flip a ratio of 2)."""
+    """bf16 / float32 matmul throughput on this CPU, on one thread and timed in turn: what the cores can do, which
+    other work on the machine hardly changes (a busy core slows a two-thread matmul's slower half and can flip a ratio
+    of 2)."""
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try: bf16, fp32 = matmul_gflops((torch.bfloat16, torch.float32))
     finally: torch.set_num_threads(threads)
@@ -51,7 +56,8 @@ def _bf16_speedup():
 _HARDWARE = {}
 
 def hardware(device='cpu', measure=True) -> Hardware:
-    "The `Hardware` of `device` (cached per device type); on a CPU with native bf16 the speed-up is measured when `measure`."
+    """The `Hardware` of `device` (cached per device type); on a CPU with native bf16 the speed-up is measured when
+    `measure`."""
     dev = torch.device(device)
     if dev.type in _HARDWARE: return _HARDWARE[dev.type]
     if dev.type == 'cuda':
@@ -74,21 +80,25 @@ def choose_precision(precision='auto', device='cpu', hw: Hardware | None = None)
     if precision not in PRECISIONS: raise ValueError(f"`precision`: expected one of {PRECISIONS}, got {precision!r}")
     hw = hw or hardware(device)
     fast = hw.native_bf16 and (hw.bf16_speedup is None or hw.bf16_speedup > 1.1)
-    what = (f"{hw.name} runs bf16 natively" + (f" (bf16 matmul {hw.bf16_speedup:.1f}x float32)" if hw.bf16_speedup else '')
-            if hw.native_bf16 else f"{hw.name} has no native bf16 (torch emulates it, ~500x slower than float32 on such CPUs)")
+    what = (f"{hw.name} runs bf16 natively"
+            + (f" (bf16 matmul {hw.bf16_speedup:.1f}x float32)" if hw.bf16_speedup else '')
+            if hw.native_bf16
+            else f"{hw.name} has no native bf16 (torch emulates it, ~500x slower than float32 on such CPUs)")
     if precision == 'auto':
         if fast: return 'bf16', f"precision 'auto' -> 'bf16' (bf16 compute copy, float32 master weights): {what}."
         if hw.native_bf16: what = f"{hw.name}'s bf16 matmul measured only {hw.bf16_speedup:.2f}x float32"
         return 'fp32', f"precision 'auto' -> 'fp32': {what}."
     if precision.startswith('bf16') and not hw.native_bf16:
-        warnings.warn(f"precision={precision!r} will be slow: {what}; precision='auto' or 'fp32' runs float32.", stacklevel=2)
+        warnings.warn(f"precision={precision!r} will be slow: {what}; precision='auto' or 'fp32' runs float32.",
+                      stacklevel=2)
     return precision, f"precision {precision!r}, as asked."
 
 # %% ../nbs/02a-precision.ipynb #951857fa
 def _version(t): return None if t.is_inference() else t._version   # None: untracked
 
 class _ComputeCopy:
-    "A low-precision copy of a model that follows its weights: `refresh()` copies those that may have changed, in place."
+    """A low-precision copy of a model that follows its weights: `refresh()` copies those that may have changed, in
+    place."""
     def __init__(self, model, dtype):
         self.model = low_precision_copy(model, dtype)
         self.pairs = list(zip(model.parameters(), self.model.parameters()))   # (master, copy) weights
@@ -103,24 +113,35 @@ class _ComputeCopy:
         "Copy the trainable master weights and the frozen ones changed since (all with `force`); how many."
         stale = [i for i in range(len(self.pairs)) if force or self._changed(i)]
         if stale:
-            with torch.no_grad(): torch._foreach_copy_([self.pairs[i][1] for i in stale], [self.pairs[i][0] for i in stale])
+            with torch.no_grad():
+                torch._foreach_copy_([self.pairs[i][1] for i in stale], [self.pairs[i][0] for i in stale])
             for i in stale: self.versions[i] = _version(self.pairs[i][0])
         return len(stale)
 
+# %% ../nbs/02a-precision.ipynb #a585c6cb
 _COPIES = weakref.WeakKeyDictionary()                                  # model -> {dtype: _ComputeCopy}
 
 def compute_copy(model, dtype=torch.bfloat16):
-    "`model`'s compute copy in `dtype`: made on first use, then shared (a trainer's included) and kept in step with its weights."
+    """`model`'s compute copy in `dtype`: made on first use, then shared (a trainer's included) and kept in step with
+    its weights."""
     copies = _COPIES.setdefault(model, {})
-    with torch.inference_mode(False):                                  # plain tensors even when called under inference mode
+    with torch.inference_mode(False):                      # plain tensors even when called under inference mode
         if dtype not in copies: copies[dtype] = _ComputeCopy(model, dtype)
         copies[dtype].refresh()
     return copies[dtype].model
 
+# %% ../nbs/02a-precision.ipynb #bbb10b4d
+def _device(model): return next(model.parameters()).device
+
+def shared_copy(model):
+    "A copy of `model`'s modules (and config) that shares its parameters: the same weight tensors, modules of its own."
+    return copy.deepcopy(model, {id(p): p for p in model.parameters()})
+
 # %% ../nbs/02a-precision.ipynb #3830b9c3
 class MixedPrecision:
-    "The passes' precision for `model`: its compute copy, the reference in the same precision, gradients to the master weights."
-    fp32_cpu_copy = True                  # float32 on a CPU: a parameter-sharing copy with the CPU speed-ups (see below)
+    """The passes' precision for `model`: its compute copy, the reference in the same precision, gradients to the
+    master weights."""
+    fp32_cpu_copy = True          # float32 on a CPU: a parameter-sharing copy with the CPU speed-ups (see below)
 
     def __init__(self, model, ref_model=None, precision='auto', log=None):
         self.precision, self.reason = choose_precision(precision, _device(model))
@@ -136,49 +157,52 @@ class MixedPrecision:
         self._pairs = list(zip(model.parameters(), self.compute_model.parameters()))   # (master, compute) weights
         lm = getattr(model, 'pretrained_model', model)
         own = self.compute_model is not model
-        self._attn_default = getattr(lm.config, '_attn_implementation', None) if own and cpu else None   # None: never switch
+        # None: never switch
+        self._attn_default = getattr(lm.config, '_attn_implementation', None) if own and cpu else None
         if ref_model is None and not getattr(model, 'is_peft', False): ref_model = copy.deepcopy(self.compute_model)
         elif ref_model is not None and low: ref_model = low_precision_copy(ref_model, low)
         self.ref_model = ref_model
-        self.vocab = VocabGrads(self.compute_model) if own and cpu else None   # after the reference copy: it stays plain
+        # after the reference copy: it stays plain
+        self.vocab = VocabGrads(self.compute_model) if own and cpu else None
         if log: log(self.reason)
-
-    def autocast(self):
-        "The context the passes run in: `torch.autocast` for the autocast precisions, else nothing."
-        dtype = {'bf16-autocast': torch.bfloat16, 'fp16-autocast': torch.float16}.get(self.precision)
-        return torch.autocast(_device(self.model).type, dtype=dtype) if dtype else contextlib.nullcontext()
 
     def set_attention(self, model, n_tokens):
         "Eager attention for a chunk of at most `EAGER_ATTENTION_MAX_LEN` tokens of the bf16 copy on a CPU (see below)."
         if self._attn_default is not None:
             set_attention(model, 'eager' if n_tokens <= EAGER_ATTENTION_MAX_LEN else self._attn_default)
 
-    def sync(self, trainable_only=True):
-        "Refresh the compute copy: the master weights changed since (all with `trainable_only=False`); a no-op when shared."
-        if self._copy is not None: self._copy.refresh(force=not trainable_only)   # else: one set of weights
+# %% ../nbs/02a-precision.ipynb #4eb2d09d
+@patch
+def autocast(self: MixedPrecision):
+    "The context the passes run in: `torch.autocast` for the autocast precisions, else nothing."
+    dtype = {'bf16-autocast': torch.bfloat16, 'fp16-autocast': torch.float16}.get(self.precision)
+    return torch.autocast(_device(self.model).type, dtype=dtype) if dtype else contextlib.nullcontext()
 
-    def zero_grad(self):
-        "Start a mini-batch: no gradient in the compute model, the vocabulary buffers overwritten by the next backward."
-        self.compute_model.zero_grad(set_to_none=True)
-        if self.vocab: self.vocab.begin()
+@patch
+def sync(self: MixedPrecision, trainable_only=True):
+    """Refresh the compute copy: the master weights changed since (all with `trainable_only=False`); a no-op when
+    shared."""
+    if self._copy is not None: self._copy.refresh(force=not trainable_only)   # else: one set of weights
 
-    def grads_to_master(self):
-        "Copy the compute copy's gradients into the master weights' `.grad` (float32)."
-        if self.compute_model is self.model: return
-        for m, c in self._pairs:
-            if self.shared:                                            # one tensor: only the vocabulary buffers to hand over
-                if self.vocab and c in self.vocab: m.grad = self.vocab.grad(c)
-                continue
-            g = self.vocab.grad(c) if self.vocab and c in self.vocab else c.grad
-            if g is None: m.grad = None
-            elif m.grad is None: m.grad = g.to(m.dtype)
-            else: m.grad.copy_(g)
+# %% ../nbs/02a-precision.ipynb #e2f5ca04
+@patch
+def zero_grad(self: MixedPrecision):
+    "Start a mini-batch: no gradient in the compute model, the vocabulary buffers overwritten by the next backward."
+    self.compute_model.zero_grad(set_to_none=True)
+    if self.vocab: self.vocab.begin()
 
-def _device(model): return next(model.parameters()).device
-
-def shared_copy(model):
-    "A copy of `model`'s modules (and config) that shares its parameters: the same weight tensors, modules of its own."
-    return copy.deepcopy(model, {id(p): p for p in model.parameters()})
+@patch
+def grads_to_master(self: MixedPrecision):
+    "Copy the compute copy's gradients into the master weights' `.grad` (float32)."
+    if self.compute_model is self.model: return
+    for m, c in self._pairs:
+        if self.shared:                                # one tensor: only the vocabulary buffers to hand over
+            if self.vocab and c in self.vocab: m.grad = self.vocab.grad(c)
+            continue
+        g = self.vocab.grad(c) if self.vocab and c in self.vocab else c.grad
+        if g is None: m.grad = None
+        elif m.grad is None: m.grad = g.to(m.dtype)
+        else: m.grad.copy_(g)
 
 # %% ../nbs/02a-precision.ipynb #bd002686
 class _HeadMatmul(torch.autograd.Function):
@@ -211,9 +235,11 @@ class _EmbeddingLookup(torch.autograd.Function):
         ctx.grads.add_rows(ctx.weight, ids, g)
         return None, None, None, None
 
+# %% ../nbs/02a-precision.ipynb #f7d29b63
 class _BufferedHead(nn.Linear):
     def forward(self, h):
-        if torch.is_grad_enabled() and self.weight.requires_grad: return _HeadMatmul.apply(h, self.weight, self.vocab_grads)
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return _HeadMatmul.apply(h, self.weight, self.vocab_grads)
         return F.linear(h, self.weight)
 
 class _BufferedEmbedding(nn.Embedding):
@@ -222,6 +248,7 @@ class _BufferedEmbedding(nn.Embedding):
             return _EmbeddingLookup.apply(ids, self.weight, self.padding_idx, self.vocab_grads)
         return F.embedding(ids, self.weight, self.padding_idx)
 
+# %% ../nbs/02a-precision.ipynb #2b784912
 class VocabGrads:
     "Persistent gradient buffers for a model's LM head and input embedding weights (one buffer when they are tied)."
     def __init__(self, model):
@@ -229,7 +256,8 @@ class VocabGrads:
         self.buffers, self._fresh, self.modules = {}, set(), []
         for m, cls in ((lm.get_output_embeddings(), _BufferedHead), (lm.get_input_embeddings(), _BufferedEmbedding)):
             if m is None or not m.weight.requires_grad: continue
-            if type(m) is nn.Linear and m.bias is None or type(m) is nn.Embedding and m.max_norm is None and not m.scale_grad_by_freq and not m.sparse:
+            if (type(m) is nn.Linear and m.bias is None
+                    or type(m) is nn.Embedding and m.max_norm is None and not m.scale_grad_by_freq and not m.sparse):
                 m.__class__, m.vocab_grads = cls, self
                 self.modules.append(m)
 
@@ -283,7 +311,8 @@ def reuse_freed_memory(announce=False):
     ok = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     if ok and announce:
         print("lm_ppo: glibc malloc now keeps freed memory for reuse (faster CPU steps; the process does not give "
-              "memory back to the OS). Turn off with PPOTrainer(..., reuse_cpu_memory=False) or LM_PPO_REUSE_CPU_MEMORY=0.")
+              "memory back to the OS). Turn off with PPOTrainer(..., reuse_cpu_memory=False) or "
+              "LM_PPO_REUSE_CPU_MEMORY=0.")
     _REUSE['done'] = ok
     return ok
 
