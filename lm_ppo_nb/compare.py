@@ -81,13 +81,13 @@ def live_reward_model(policy=None, backbone=None) -> RewardModel:
      "base model at `policy` (`'policy'`).")
     backbone = backbone or LIVE_REWARD_MODEL['backbone']
     if backbone == 'encoder':
-        return RewardModel.from_backbone(encoder_path(), **{k: v for k,
-                                                            v in LIVE_REWARD_MODEL.items() if k != 'backbone'})
+        return RewardModel.from_backbone(encoder_path(),
+                                         **{k: v for k, v in LIVE_REWARD_MODEL.items() if k != 'backbone'})
     if backbone != 'policy': raise ValueError(f"`backbone` should be 'encoder' or 'policy', got {backbone!r}")
     if not policy: raise ValueError("`policy` should be the policy's path to read its base model, got none")
     layers = transformers.AutoConfig.from_pretrained(str(policy)).num_hidden_layers
-    return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=sorted({min(l,
-            layers) for l in _POLICY_READING['layer']})))
+    layer = sorted({min(l, layers) for l in _POLICY_READING['layer']})
+    return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=layer))
 
 def _default_learner(trainer, log_path, reward_model, n_members):
     ("A RewardLearner on `reward_model`: a RewardModel, 'encoder' or 'policy' (`live_reward_model`), a path (its base "
@@ -139,9 +139,8 @@ class LearningSession(LabelSession):
             if old := read_labels(self.log_path): self.learner.add(*old, log=False)
 
     def __repr__(self):
-        return super().__repr__()[:
-                -1] + (f", style={self.style!r}, comparisons={len(self.comparisons)}, "
-                       f"learner={self.learner.summary()!r})")
+        return (super().__repr__()[:-1] + f", style={self.style!r}, comparisons={len(self.comparisons)}, "
+                f"learner={self.learner.summary()!r})")
 
 # %% ../nbs/05c-compare.ipynb #7df31491
 @patch
@@ -151,8 +150,8 @@ def _sample_comparisons(self: LearningSession, n):
     k, step = self.n_responses, self.trainer.n_steps
     flat, q_txt, r_txt = self._sample([q for q in ids for _ in range(k)],
                                       f'sampling {len(ids)} × {k} responses to compare')
-    out = [Comparison(i, q_txt[i * k], r_txt[i * k:(i + 1) * k], q, flat[i * k:(i + 1) * k], policy_step=step) for i,
-           q in enumerate(ids)]
+    out = [Comparison(i, q_txt[i * k], r_txt[i * k:(i + 1) * k], q, flat[i * k:(i + 1) * k], policy_step=step)
+           for i, q in enumerate(ids)]
     if self.learner.fitted:
         s = self.learner([c.query for c in out for _ in c.responses], [r for c in out for r in c.responses]).tolist()
         for i, c in enumerate(out): c.scores = s[i * k:(i + 1) * k]
@@ -402,9 +401,8 @@ def _ask(self: LearningSession, n_ask, k, n_steps, why='every few steps'):
     asked = [pool[i] for i in pick]
     for c in asked: c.asked = True
     self._answered.clear()
-    self._set_phase('asking',
-            f'Autopilot paused after {k} of {n_steps} steps ({why}): the reward model is least sure about these '
-                              f'{len(asked)} comparisons. Answer them (or press Go on).')
+    self._set_phase('asking', f'Autopilot paused after {k} of {n_steps} steps ({why}): the reward model is least '
+                              f'sure about these {len(asked)} comparisons. Answer them (or press Go on).')
     self._publish(asked, front=True)
     if not self._wait_for(self._answered): return False
     self.learner.wait()
@@ -428,6 +426,6 @@ def _set_state(self: LearningSession, state):
     self.comparisons = [Comparison.from_json(d) for d in state.get('comparisons', [])]
     self.at, self.n_rounds, self.style = state.get('at', 0), state.get('n_rounds', 0), state.get('style', self.style)
     if state.get('learner'): self.learner.load_state(state['learner'])
-    self._pending = [c for c in self.comparisons if c.answer is not None and c.trained_step is None and len(c.answer)
-                     < len(c.responses)]
+    self._pending = [c for c in self.comparisons
+                     if c.answer is not None and c.trained_step is None and len(c.answer) < len(c.responses)]
     return why

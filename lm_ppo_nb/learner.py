@@ -128,8 +128,8 @@ def _refit_once(self: RewardLearner):
         w, b = members[0].mean(0), float(members[1].mean())
     else: (w, b), members = fit_head(X, ex, l2=self.l2), None
     raw = X @ w + b                                                           # [P]
-    row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid), train_agreement=agreement(raw,
-            ex.preferences()))
+    row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid),
+               train_agreement=agreement(raw, ex.preferences()))
     if valid:
         vex = to_examples(valid)
         row['valid_agreement'] = agreement(self._features([q for q, _ in vex.pairs], [r for _, r in vex.pairs],
@@ -260,8 +260,8 @@ def least_sure(self: RewardLearner, queries, groups, k: int):
     if len(queries) != len(groups):
         raise ValueError(f"`queries` and `groups` should be equally long, got {len(queries)} and {len(groups)}")
     if not self.fitted: return list(range(min(k, len(queries))))
-    order = sorted(range(len(queries)), key=lambda i, d=self.disagreement(queries, groups): (-d[i][0], -d[i][1],
-            d[i][2], i))
+    order = sorted(range(len(queries)),
+                   key=lambda i, d=self.disagreement(queries, groups): (-d[i][0], -d[i][1], d[i][2], i))
     first, seen = [], set()
     # the most disagreed-on group of each query first
     for i in order:

@@ -188,17 +188,17 @@ def save_pretrained(self: RewardModel, path):
 def device(self: RewardModel): return next(self.model.parameters()).device
 @patch(as_prop=True)
 def backbone(self: RewardModel): return self.model.base_model          # the causal LM or encoder without its head
-@patch(as_prop=True)
 # Linear(hidden × number of layers read, 1)
+@patch(as_prop=True)
 def head(self: RewardModel): return getattr(self.model, _head_name(self.model))
-@patch(as_prop=True)
 # 'last': the last real token; 'mean', 'sum': the response's tokens
+@patch(as_prop=True)
 def pool(self: RewardModel) -> str: return _pool_of(self.model)
-@patch(as_prop=True)
 # does the backbone read the query?
-def query(self: RewardModel) -> bool: return bool(getattr(self.model.config, 'reward_query', True))
 @patch(as_prop=True)
+def query(self: RewardModel) -> bool: return bool(getattr(self.model.config, 'reward_query', True))
 # hidden layer read (-1: the last), or a list of them
+@patch(as_prop=True)
 def layer(self: RewardModel):
     l = getattr(self.model.config, 'reward_layer', -1)
     return [int(i) for i in l] if isinstance(l, (list, tuple)) else int(l)
@@ -286,8 +286,8 @@ def hidden(self: RewardModel, ids, mask, pos, response_mask=None, backbone=None)
         at = last_token_index(mask)
         return torch.cat([h[torch.arange(len(h), device=h.device), at] for h in hs], -1)
     # [B, T, 1]
-    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all()) else mask).to(hs[0].dtype)[...,
-            None]
+    m = (response_mask if response_mask is not None and bool(response_mask.any(1).all())
+         else mask).to(hs[0].dtype)[..., None]
     n = m.sum(1).clamp(min=1) if self.pool == 'mean' else 1
     return torch.cat([(h * m).sum(1) / n for h in hs], -1)
 
@@ -422,10 +422,10 @@ def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=
     g = torch.Generator().manual_seed(seed)
     W, B = [], []
     for _ in range(n_members):
-        gi = torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups) else torch.zeros(0,
-                dtype=torch.long)
-        ri = torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated) else torch.zeros(0,
-                dtype=torch.long)
+        gi = (torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups)
+              else torch.zeros(0, dtype=torch.long))
+        ri = (torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated)
+              else torch.zeros(0, dtype=torch.long))
         w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2,
                         rating_weight)
         W.append(w); B.append(b)
@@ -472,8 +472,8 @@ def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e
     if mode == 'full':                                                   # the members' features change: they go
         self._fine_tune(ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress); self.members = None
     self.normalise(*(reference if reference is not None else (queries, responses)))
-    metrics = dict(mode=mode, n_train=len(ex), **{f'train_{k}': v for k, v in evaluate(self.raw(queries, responses,
-            cache=True), ex).items()})
+    metrics = dict(mode=mode, n_train=len(ex),
+                   **{f'train_{k}': v for k, v in evaluate(self.raw(queries, responses, cache=True), ex).items()})
     if valid is not None and len(valid):
         vex = _examples(valid, 'valid')
         scores = self.raw([q for q, _ in vex.pairs], [r for _, r in vex.pairs], cache=True)

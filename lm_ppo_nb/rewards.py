@@ -70,8 +70,8 @@ class TokenCountReward:
     def __init__(self, word: str, case_sensitive: bool = False):
         if not isinstance(word, str) or not word.strip():
             raise ValueError(f'`word` should be a non-empty string, got {word!r}')
-        pattern = (r'\b' if re.match(r'\w', word) else '') + re.escape(word) + (r'\b' if re.search(r'\w$',
-                                                                                                   word) else '')
+        pattern = ((r'\b' if re.match(r'\w', word) else '') + re.escape(word)
+                   + (r'\b' if re.search(r'\w$', word) else ''))
         self.word, self.pattern = word, re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
 
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
