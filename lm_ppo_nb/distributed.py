@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit, os
 import torch
 import torch.distributed as dist
+from fastcore.basics import patch
 from lm_ppo.core import whiten
 
 # %% auto #0
@@ -44,36 +45,43 @@ class Dist:
         if self.world == 1: return x
         x = x.clone(); dist.all_reduce(x, op=dist.ReduceOp.MAX); return x
 
-    def sizes(self, n, device='cpu'):
-        "Each process's `n`, as a list in rank order."
-        if self.world == 1: return [n]
-        out = [torch.zeros((), dtype=torch.long, device=device) for _ in range(self.world)]
-        dist.all_gather(out, torch.tensor(n, device=device))
-        return [int(v) for v in out]
+# %% ../nbs/02c-distributed.ipynb #7e3286cb
+@patch
+def sizes(self: Dist, n, device='cpu'):
+    "Each process's `n`, as a list in rank order."
+    if self.world == 1: return [n]
+    out = [torch.zeros((), dtype=torch.long, device=device) for _ in range(self.world)]
+    dist.all_gather(out, torch.tensor(n, device=device))
+    return [int(v) for v in out]
 
-    def gather(self, x):
-        "The 1-D tensors `x` of all processes (of any lengths), concatenated in rank order."
-        if self.world == 1: return x
-        sizes = self.sizes(len(x), x.device)
-        buf = [torch.zeros(max(sizes), dtype=x.dtype, device=x.device) for _ in range(self.world)]
-        dist.all_gather(buf, torch.nn.functional.pad(x, (0, max(sizes) - len(x))))
-        return torch.cat([b[:n] for b, n in zip(buf, sizes)])
+@patch
+def gather(self: Dist, x):
+    "The 1-D tensors `x` of all processes (of any lengths), concatenated in rank order."
+    if self.world == 1: return x
+    sizes = self.sizes(len(x), x.device)
+    buf = [torch.zeros(max(sizes), dtype=x.dtype, device=x.device) for _ in range(self.world)]
+    dist.all_gather(buf, torch.nn.functional.pad(x, (0, max(sizes) - len(x))))
+    return torch.cat([b[:n] for b, n in zip(buf, sizes)])
 
-    def broadcast_(self, tensors):
-        "Overwrite `tensors` in place with rank 0's."
-        if self.world == 1: return
-        with torch.no_grad():
-            for t in tensors: dist.broadcast(t.data, 0)
+# %% ../nbs/02c-distributed.ipynb #f28c2bec
+@patch
+def broadcast_(self: Dist, tensors):
+    "Overwrite `tensors` in place with rank 0's."
+    if self.world == 1: return
+    with torch.no_grad():
+        for t in tensors: dist.broadcast(t.data, 0)
 
-    def sum_grads_(self, params):
-        "Sum the `.grad` of `params` over the processes, in place (a missing gradient counts as zeros)."
-        if self.world == 1: return
-        for p in params:
-            if p.grad is None: p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
+@patch
+def sum_grads_(self: Dist, params):
+    "Sum the `.grad` of `params` over the processes, in place (a missing gradient counts as zeros)."
+    if self.world == 1: return
+    for p in params:
+        if p.grad is None: p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
 
-    def barrier(self):
-        if self.world > 1: dist.barrier()
+@patch
+def barrier(self: Dist):
+    if self.world > 1: dist.barrier()
 
 # %% ../nbs/02c-distributed.ipynb #5772a4fd
 def whiten_global(values, mask, d: Dist):
