@@ -86,6 +86,7 @@ _UNIT = ('gamma', 'lam')
 _OPTIONAL = ('max_grad_norm', 'ratio_threshold', 'early_stop_kl')
 _BOOLS = ('adap_kl_ctrl', 'reuse_cpu_memory')
 
+# %% ../nbs/02-ppo.ipynb #ff47ab42
 def _is_number(v):
     return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
@@ -133,6 +134,7 @@ class PPOBatch:
     def __getitem__(self, rows):
         return PPOBatch(self.ids[rows], self.attn[rows], self.pos[rows], self.rmask[rows], self.n_query)
 
+# %% ../nbs/02-ppo.ipynb #ea3afc2c
 @dataclass
 class Rollout:
     "The policy before the update, per response token: `[B, R]` each."
@@ -220,6 +222,7 @@ def _forward_chunk(self: PPOTrainer, model, b: PPOBatch, with_values=True, with_
     vals = fill(values[:, q - 1:q - 1 + r]) if with_values and values is not None else None
     return logprobs, vals, ent
 
+# %% ../nbs/02-ppo.ipynb #f7f1880b
 @patch
 @torch.no_grad()
 def _forward_batch(self: PPOTrainer, batch: PPOBatch):
@@ -281,6 +284,7 @@ def _train_minibatch(self: PPOTrainer, b: PPOBatch, old: Rollout):
 class StepCancelled(Exception):
     "Raised by `PPOTrainer.step` when its `cancel` was set: the trainer is as it was before the step."
 
+# %% ../nbs/02-ppo.ipynb #f0f930a2
 @patch
 def _snapshot(self: PPOTrainer):
     "A copy of everything a step changes, for `_restore`."
