@@ -8,6 +8,7 @@ import contextlib, copy, inspect, os
 from pathlib import Path
 import torch
 from torch import nn
+from fastcore.basics import patch
 from safetensors.torch import save_file, load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
@@ -111,13 +112,6 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
         if vh.exists(): model.v_head.load_state_dict(load_file(vh, device=str(model.device)))
         return model
 
-    def save_pretrained(self, save_directory, **kwargs):
-        "Save the language model (transformers format, or adapters under peft) and `value_head.safetensors`."
-        Path(save_directory).mkdir(parents=True, exist_ok=True)
-        self.pretrained_model.save_pretrained(save_directory, **kwargs)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.v_head.state_dict().items()},
-                  str(Path(save_directory)/_VALUE_HEAD_FILE))
-
     @property
     def device(self): return next(self.parameters()).device
 
@@ -145,6 +139,15 @@ class AutoModelForCausalLMWithValueHead(nn.Module):
     def generate(self, *args, **kwargs):
         "The language model's `generate` (see `lm_ppo.rollout` for batching and padding)."
         return self.pretrained_model.generate(*args, **kwargs)
+
+# %% ../nbs/00a-models.ipynb #69ca6b1d
+@patch
+def save_pretrained(self: AutoModelForCausalLMWithValueHead, save_directory, **kwargs):
+    "Save the language model (transformers format, or adapters under peft) and `value_head.safetensors`."
+    Path(save_directory).mkdir(parents=True, exist_ok=True)
+    self.pretrained_model.save_pretrained(save_directory, **kwargs)
+    save_file({k: v.detach().contiguous().cpu() for k, v in self.v_head.state_dict().items()},
+              str(Path(save_directory)/_VALUE_HEAD_FILE))
 
 # %% ../nbs/00a-models.ipynb #07279d02
 def low_precision_copy(model, dtype=torch.bfloat16):
