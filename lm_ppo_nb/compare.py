@@ -89,6 +89,7 @@ def live_reward_model(policy=None, backbone=None) -> RewardModel:
     layer = sorted({min(l, layers) for l in _POLICY_READING['layer']})
     return RewardModel.from_backbone(policy, **dict(_POLICY_READING, layer=layer))
 
+# %% ../nbs/05c-compare.ipynb #e72c57d2
 def _default_learner(trainer, log_path, reward_model, n_members):
     ("A RewardLearner on `reward_model`: a RewardModel, 'encoder' or 'policy' (`live_reward_model`), a path (its base "
      "model read as the policy's), or None (the default).")
@@ -157,6 +158,7 @@ def _sample_comparisons(self: LearningSession, n):
         for i, c in enumerate(out): c.scores = s[i * k:(i + 1) * k]
     return out
 
+# %% ../nbs/05c-compare.ipynb #42e2ee4f
 @patch
 def _publish(self: LearningSession, new, front=False):
     "Put new comparisons in the queue (before the open ones with `front`), log them, and tell the view."
@@ -170,6 +172,7 @@ def _publish(self: LearningSession, new, front=False):
     self._log([dict(event='comparisons', time=log_time(), round=self.n_rounds, comparisons=[c.to_json() for c in new])])
     self._emit('compare')
 
+# %% ../nbs/05c-compare.ipynb #2524f193
 @patch
 def next_comparisons(self: LearningSession, n=None):
     "Sample a round of `n` (default `n_compare`) comparisons on the worker thread; the thread, or None when busy."
@@ -187,6 +190,7 @@ def n_open(self: LearningSession):
     "Comparisons in the queue not answered or skipped yet."
     with self._lock: return sum(not c.done for c in self.comparisons)
 
+# %% ../nbs/05c-compare.ipynb #52a4a3b9
 @patch
 def _answer(self: LearningSession, best=None, skipped=False, labeller='person'):
     c = self.current()
@@ -211,18 +215,21 @@ def _answer(self: LearningSession, best=None, skipped=False, labeller='person'):
     if self.phase == 'idle': self._next_work()
     return c
 
+# %% ../nbs/05c-compare.ipynb #0a3fc99c
 @patch
 def choose(self: LearningSession, best, labeller='person'):
     ("The person's answer to the comparison shown: the index of the best response (from 0), or a list of indices for a "
      "tie. Returns it.")
     return self._answer(best, labeller=labeller)
 
+# %% ../nbs/05c-compare.ipynb #1422ae15
 @patch
 def tie(self: LearningSession):
     "'They are equally good / can't tell': every response counts as best."
     c = self.current()
     return self._answer(list(range(len(c.responses))) if c else None)
 
+# %% ../nbs/05c-compare.ipynb #446a148b
 @patch
 def skip_comparison(self: LearningSession):
     "Leave the comparison shown without a label."
@@ -240,6 +247,7 @@ def _generate(self: LearningSession):
         for it, v in zip(self.batch, scores): it.learned = v
     self._emit('label')
 
+# %% ../nbs/05c-compare.ipynb #d6858485
 @patch
 def _snapshot(self: LearningSession):
     "The ratings view's submit, and each rating the person gave becomes a `rating` label for the reward model."
@@ -266,6 +274,7 @@ def _next_work(self: LearningSession):
     return self._start('generating' if empty else 'training',
                        'Sampling responses to compare…' if empty else 'Training on your choices…', work)
 
+# %% ../nbs/05c-compare.ipynb #0f21629d
 @patch
 def _choice_step(self: LearningSession):
     ("One PPO step on the waiting answers' samples with their `choice_rewards`; its history entry (None: nothing "
@@ -294,7 +303,6 @@ def _choice_step(self: LearningSession):
     self._emit('compare')
     return entry
 
-
 # %% ../nbs/05c-compare.ipynb #f34fcb95
 @patch
 def run_autopilot(self: LearningSession, n_steps, ask_every=None, n_ask=None, paused=False):
@@ -311,6 +319,7 @@ def run_autopilot(self: LearningSession, n_steps, ask_every=None, n_ask=None, pa
             return 'queued'
     return start()
 
+# %% ../nbs/05c-compare.ipynb #054799c2
 @patch
 def _on_idle(self: LearningSession, event, session):
     ("Start what waits for the end of the work in progress: the autopilot asked for while sampling, else waiting "
@@ -326,6 +335,7 @@ def _on_idle(self: LearningSession, event, session):
             with self._lock: self._chain -= 1; self._chained.notify_all()
     threading.Thread(target=later, daemon=True).start()
 
+# %% ../nbs/05c-compare.ipynb #f489e6ba
 @patch
 def wait(self: LearningSession, timeout=None):
     ("Wait for the worker and for the work it chains (a step on waiting answers, a queued autopilot); True when all "
@@ -336,6 +346,7 @@ def wait(self: LearningSession, timeout=None):
             if not self._chained.wait_for(lambda: self._chain == 0, timeout): return False
             if self._thread is None or not self._thread.is_alive(): return True
 
+# %% ../nbs/05c-compare.ipynb #48bccf17
 @patch
 def _why_ask(self: LearningSession, k, ask_every, asked):
     ("Why the autopilot should ask before step k+1 (None: go on): every `ask_every` steps, the members disagreeing on "
@@ -369,6 +380,7 @@ def _autopilot(self: LearningSession, n_steps, ask_every, n_ask):
         with self._lock: self.auto_done = k + 1
     if self._pending and not self._stop.is_set(): self._choice_step()     # the answers given during the last step
 
+# %% ../nbs/05c-compare.ipynb #ab9d06fe
 @patch
 def _autopilot_step(self: LearningSession):
     ("Sample a batch, score it with the conservative learned reward (mean - caution × spread), one PPO step; its "
@@ -391,6 +403,7 @@ def _autopilot_step(self: LearningSession):
     if self.reward_fn is not None: extra['gold'] = sum(gold) / len(gold)
     return self._train_step(self._record(rows, batch, ids, responses, learned, extra=extra))
 
+# %% ../nbs/05c-compare.ipynb #03bd5bd0
 @patch
 def _ask(self: LearningSession, n_ask, k, n_steps, why='every few steps'):
     ("Sample 3 × `n_ask` comparisons, put the `n_ask` the members disagree on most (one per query) first, wait for the "

@@ -99,6 +99,7 @@ _CSS = """<style>
 .lm-ppo-rm {border-top: 1px solid #ddd; padding-top: 4px}
 </style>"""
 
+# %% ../nbs/05d-compare-view.ipynb #e18a3c18
 class ComparePanel:
     "The comparison on screen: the query, its responses side by side with keys 1–4, tie, skip and go on."
     def __init__(self, session, act):
@@ -173,6 +174,7 @@ def sync(self: ComparePanel):
             self.last.value = f'Last: you picked {you}{model}{step}.'
     else: self.last.value = ''
 
+# %% ../nbs/05d-compare-view.ipynb #123257b7
 @patch
 def key(self: ComparePanel, ch):
     "Handle a key meant for the comparison; False when it is not one."
@@ -206,6 +208,7 @@ class RewardModelPanel:
         self.widget.add_class('lm-ppo-rm')
         self._shown = None
 
+# %% ../nbs/05d-compare-view.ipynb #cf373e07
 @patch
 def sync(self: RewardModelPanel, plot=True):
     ("Refresh the numbers, the gate, and (with `plot`) the curve when it changed: tens of ms, kept off the answer's "

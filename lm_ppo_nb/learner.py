@@ -53,6 +53,7 @@ def _log(learner, labels):
      "click (a session's save fsyncs the log).")
     if learner.log_path is not None: log_labels(learner.log_path, labels, durable=False)
 
+# %% ../nbs/05b-learner.ipynb #78da03d8
 @patch
 def add(self: RewardLearner, *labels: Label, log=True):
     "Take new `Label`s: log them, mark every `holdout_every`-th as held out, and ask for a refit (returns at once)."
@@ -89,11 +90,11 @@ def scores(self: RewardLearner, queries, responses, spread=False):
         s = ((self.rm.raw_of(X) - self.rm.mean) / self.rm.std).float()
         return (s, self.rm.spread_of(X).float()) if spread else s
 
+# %% ../nbs/05b-learner.ipynb #78162aea
 @patch
 def __call__(self: RewardLearner, queries, responses):
     "The reward-function interface: `scores` of the pairs."
     return self.scores(queries, responses)
-
 
 # %% ../nbs/05b-learner.ipynb #b3157cd7
 def _agree(scores, label: Label):
@@ -102,6 +103,7 @@ def _agree(scores, label: Label):
     pairs = [(i, j) for i in label.label for j in range(len(label.responses)) if j not in label.label]
     return None if not pairs else agreement(scores, torch.tensor(pairs))
 
+# %% ../nbs/05b-learner.ipynb #9fc92e7d
 @patch
 def _refit_once(self: RewardLearner):
     "One refit (see above); returns the curve row."
@@ -145,6 +147,7 @@ def _refit_once(self: RewardLearner):
         self.curve.append(row)
     return row
 
+# %% ../nbs/05b-learner.ipynb #35e21307
 @patch
 def refit(self: RewardLearner):
     "Refit now, on this thread; the new curve row (None without labels to fit)."
@@ -164,6 +167,7 @@ def request_refit(self: RewardLearner):
             self._thread.start()
         self._wake.notify()
 
+# %% ../nbs/05b-learner.ipynb #65d3041a
 @patch
 def _loop(self: RewardLearner):
     "The learner's thread: refit while there are requests, then wait for the next."
@@ -182,6 +186,7 @@ def _loop(self: RewardLearner):
         finally:
             with self._lock: self._busy = False; self._idle.notify_all()
 
+# %% ../nbs/05b-learner.ipynb #cb4fb067
 @patch
 def close(self: RewardLearner, timeout=None):
     "Let a running refit finish (up to `timeout` s) and end the learner's thread; a later request starts a new one."
@@ -191,6 +196,7 @@ def close(self: RewardLearner, timeout=None):
     if t is not None: t.join(timeout)
     with self._lock: self._closing = False
 
+# %% ../nbs/05b-learner.ipynb #fda368fb
 @patch
 def wait(self: RewardLearner, timeout=None):
     "Wait until every requested refit is done; True when so."
@@ -206,6 +212,7 @@ def metrics(self: RewardLearner) -> dict:
         row['n_labels'] = len(self.labels)
         return row
 
+# %% ../nbs/05b-learner.ipynb #5907db5d
 def _pct(x): return '–' if x is None or math.isnan(x) else f'{x:.0%}'
 
 @patch
@@ -218,6 +225,7 @@ def summary(self: RewardLearner) -> str:
     if m.get('n_recent'): out += f" · newest {m['n_recent']}: {_pct(m['recent_agreement'])}"
     return out + f" · refit {m['seconds']:.1f} s"
 
+# %% ../nbs/05b-learner.ipynb #267c1197
 @patch
 def ready(self: RewardLearner, min_labels: int = 16, min_agreement: float = 0.6):
     ("(ok, why): may PPO go on with this model alone? Needs `min_labels` labels and held-out agreement ≥ "
@@ -253,6 +261,7 @@ def disagreement(self: RewardLearner, queries, groups):
             out.append((off, spread, float(top[0] - top[-1])))
     return out
 
+# %% ../nbs/05b-learner.ipynb #ff8b13ae
 @patch
 def least_sure(self: RewardLearner, queries, groups, k: int):
     ("Indices of `k` comparisons to ask about: most members disagreeing on the best first, then the widest spread, "
@@ -267,7 +276,6 @@ def least_sure(self: RewardLearner, queries, groups, k: int):
     for i in order:
         if queries[i] not in seen: first.append(i); seen.add(queries[i])
     return (first + [i for i in order if i not in first])[:k]
-
 
 # %% ../nbs/05b-learner.ipynb #daeeed8d
 @patch
@@ -285,6 +293,7 @@ def state(self: RewardLearner) -> dict:
                     curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every,
                     n_members=self.n_members)
 
+# %% ../nbs/05b-learner.ipynb #a65419b9
 @patch
 def load_state(self: RewardLearner, state: dict):
     ("Restore what `state()` returned (no logging), once the refits requested before have ended; a head saved for "
@@ -307,4 +316,3 @@ def load_state(self: RewardLearner, state: dict):
     # e.g. saved when the default reading was another
     if not self.fitted and d is not None: self.request_refit()
     return self
-

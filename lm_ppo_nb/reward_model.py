@@ -34,6 +34,7 @@ def choice_loss(scores, targets):
     logp = scores.log_softmax(-1)                                       # [G, N]
     return -(targets * logp.masked_fill(targets == 0, 0)).sum(-1).mean()
 
+# %% ../nbs/03f-reward-model.ipynb #f69e0e1d
 def rating_loss(scores, ratings):
     "Mean squared error of scores [n] against centred ratings [n] (0 when there are none)."
     return ((scores - ratings) ** 2).mean() if len(ratings) else scores.new_zeros(())
@@ -54,6 +55,7 @@ def agreement(scores, preferences):
     b, w = scores[preferences[:, 0]], scores[preferences[:, 1]]
     return float(((b > w).float() + 0.5 * (b == w).float()).mean())
 
+# %% ../nbs/03f-reward-model.ipynb #f400cda1
 def rank_correlation(a, b):
     "Spearman's rank correlation of two 1-D sequences; nan if shorter than 2."
     if len(a) < 2: return float('nan')
@@ -61,6 +63,7 @@ def rank_correlation(a, b):
     ranks = [pd.Series(torch.as_tensor(x, dtype=torch.float64).tolist()).rank() for x in (a, b)]
     return float(ranks[0].corr(ranks[1]))
 
+# %% ../nbs/03f-reward-model.ipynb #779fbcd8
 def evaluate(scores, ex: Examples) -> dict:
     "Agreement with the preferences and rank correlation with the ratings of `ex`, for the scores [P] of its pairs."
     prefs = ex.preferences()
@@ -82,6 +85,7 @@ def _quiet():
         transformers.logging.set_verbosity(level)
         if bars: transformers.utils.logging.enable_progress_bar()
 
+# %% ../nbs/03f-reward-model.ipynb #9667586c
 POOLS = ('last', 'mean', 'sum')
 def _pool_of(model):
     "How `model` (a reward model's backbone) pools its hidden states: its config's `reward_pool`, 'last' by default."
@@ -91,13 +95,13 @@ def _head_name(model):
     "The attribute holding a sequence classifier's head: `score` (causal LMs) or `classifier` (BERT-family encoders)."
     return 'score' if hasattr(model, 'score') else 'classifier'
 
+# %% ../nbs/03f-reward-model.ipynb #f4697375
 def _feature_dtype(dtype, device):
     ("(torch dtype the features are computed in, why): a torch dtype as given, else "
      "`lm_ppo.precision.choose_precision`'s answer.")
     if isinstance(dtype, torch.dtype): return dtype, f'dtype {dtype}, as given.'
     precision, why = choose_precision(dtype, device)
     return {'fp32': torch.float32, 'fp16-autocast': torch.float16}.get(precision, torch.bfloat16), why
-
 
 # %% ../nbs/03f-reward-model.ipynb #a1c0de01
 class RewardModel:
@@ -158,6 +162,7 @@ def _fit_head_size(self: RewardModel):
         if new.bias is not None: torch.nn.init.zeros_(new.bias)
         setattr(self.model, _head_name(self.model), new)
 
+# %% ../nbs/03f-reward-model.ipynb #3f08b615
 @patch
 def _load_head(self: RewardModel, path):
     "The head's weights from the safetensors files of a saved folder."
@@ -184,6 +189,7 @@ def save_pretrained(self: RewardModel, path):
     elif (path/MEMBERS_FILE).exists(): (path/MEMBERS_FILE).unlink()
     return path
 
+# %% ../nbs/03f-reward-model.ipynb #8f6be5df
 @patch(as_prop=True)
 def device(self: RewardModel): return next(self.model.parameters()).device
 @patch(as_prop=True)
@@ -209,12 +215,14 @@ def mean(self: RewardModel) -> float: return float(getattr(self.model.config, 'r
 @patch(as_prop=True)
 def std(self: RewardModel) -> float: return float(getattr(self.model.config, 'reward_std', 1.0))
 
+# %% ../nbs/03f-reward-model.ipynb #4bf69d1a
 @patch
 def set_normalisation(self: RewardModel, mean: float, std: float):
     "Set the raw score's `mean` and `std` (stored in the config)."
     if not std > 0: raise ValueError(f"`std` should be > 0, got {std!r}")
     self.model.config.reward_mean, self.model.config.reward_std = float(mean), float(std)
 
+# %% ../nbs/03f-reward-model.ipynb #22cc377b
 @patch
 def changed(self: RewardModel):
     "Forget cached features and the low-precision copy: call after changing the backbone's weights."
@@ -226,7 +234,6 @@ def __repr__(self: RewardModel):
             f"layer={self.layer}, "
             f"mean={self.mean:.4g}, std={self.std:.4g}, members={0 if self.members is None else len(self.members[0])}, "
             f"dtype={str(self.dtype).replace('torch.', '')})")
-
 
 # %% ../nbs/03f-reward-model.ipynb #e53fabd7
 @patch
@@ -270,6 +277,7 @@ def encode(self: RewardModel, queries, responses):
     r_mask = torch.cat([torch.zeros(len(ids), ids.shape[1] - r_mask.shape[1], dtype=r_mask.dtype), r_mask], 1)
     return tuple(t.to(self.device) for t in (ids, mask, pos, r_mask))
 
+# %% ../nbs/03f-reward-model.ipynb #2821c474
 def last_token_index(attention_mask):
     "Position of the last real token of each row of an attention mask [B, T] (left, right or both sides padded): [B]."
     T = attention_mask.shape[1]
@@ -291,6 +299,7 @@ def hidden(self: RewardModel, ids, mask, pos, response_mask=None, backbone=None)
     n = m.sum(1).clamp(min=1) if self.pool == 'mean' else 1
     return torch.cat([(h * m).sum(1) / n for h in hs], -1)
 
+# %% ../nbs/03f-reward-model.ipynb #08be6720
 @patch
 def forward(self: RewardModel, input_ids, attention_mask, position_ids=None, response_mask=None):
     "Raw scores [B] of a token batch, with gradients: the head on the pooled hidden state."
@@ -325,18 +334,21 @@ def features(self: RewardModel, queries, responses, cache=False, progress=False)
     H = self.head.in_features
     return torch.stack([self.cache[k] if k in self.cache else done[k] for k in keys]) if keys else torch.zeros(0, H)
 
+# %% ../nbs/03f-reward-model.ipynb #8bb1234f
 @patch
 @torch.no_grad()
 def raw_of(self: RewardModel, X):
     "Raw (unnormalised) scores [n] of features X [n, H]: the head on them."
     return (X @ self.head.weight.float().T).squeeze(-1) + (self.head.bias.float() if self.head.bias is not None else 0)
 
+# %% ../nbs/03f-reward-model.ipynb #316b2185
 @patch
 @torch.no_grad()
 def raw(self: RewardModel, queries, responses, cache=False, progress=False):
     "Raw (unnormalised) scores [n] of the pairs: the head on their features."
     return self.raw_of(self.features(queries, responses, cache=cache, progress=progress))   # [n]
 
+# %% ../nbs/03f-reward-model.ipynb #b92898fa
 @patch
 def __call__(self: RewardModel, queries: list[str], responses: list[str]) -> torch.FloatTensor:
     "Normalised rewards [n] of the (query, response) pairs: the reward-function interface of `lm_ppo.rewards`."
@@ -347,6 +359,7 @@ def normalise(self: RewardModel, queries, responses):
     "Set mean and std so that the scores of these pairs (samples of the reference policy) have mean 0 and std 1."
     return self.normalise_of(self.features(queries, responses, cache=True))
 
+# %% ../nbs/03f-reward-model.ipynb #514cc72d
 @patch
 @torch.no_grad()
 def normalise_of(self: RewardModel, X):
@@ -400,6 +413,7 @@ def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100):
     w = w.detach() / sd
     return w, float(b.detach() - mu @ w)
 
+# %% ../nbs/03f-reward-model.ipynb #7cc9b29e
 def _examples(labels, name):
     if isinstance(labels, Examples): return labels
     if not len(labels): raise ValueError(f"`{name}` should hold at least one label, got none")
@@ -431,6 +445,7 @@ def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=
         W.append(w); B.append(b)
     return torch.stack(W), torch.tensor(B)
 
+# %% ../nbs/03f-reward-model.ipynb #ed07173f
 @patch
 @torch.no_grad()
 def set_heads(self: RewardModel, w, b, members=None):
@@ -442,6 +457,7 @@ def set_heads(self: RewardModel, w, b, members=None):
     if self.head.bias is not None: self.head.bias.fill_(float(b))
     self.members = None if members is None else (members[0].float().clone(), members[1].float().clone())
 
+# %% ../nbs/03f-reward-model.ipynb #263d572e
 @patch
 @torch.no_grad()
 def spread_of(self: RewardModel, X):
@@ -450,11 +466,11 @@ def spread_of(self: RewardModel, X):
     if self.members is None: return torch.zeros(len(X))
     return ((X @ self.members[0].T + self.members[1]) / self.std).std(1)          # [n, K] -> [n]
 
+# %% ../nbs/03f-reward-model.ipynb #b5489c8f
 @patch
 def spread(self: RewardModel, queries, responses):
     "The members' disagreement [n] on the pairs, in the units of the normalised reward."
     return self.spread_of(self.features(queries, responses)).cpu()
-
 
 # %% ../nbs/03f-reward-model.ipynb #2bbcaef3
 @patch
@@ -482,6 +498,7 @@ def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e
     self.metrics = metrics
     return metrics
 
+# %% ../nbs/03f-reward-model.ipynb #2c3d6875
 @patch
 def _fine_tune(self: RewardModel, ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress):
     ("AdamW on `reward_loss` over mini-batches of labels, through the backbone (LoRA adapters, merged at the end, or "

@@ -89,12 +89,12 @@ class PlainWordsReward:
         ws = [_words(r) for r in _texts(queries, responses, False)]
         return torch.tensor([-sum(map(len, w)) / len(w) if w else 0.0 for w in ws], dtype=torch.float32)
 
+# %% ../nbs/03b-rewards.ipynb #30baa8a0
 class VarietyReward:
     "No repetition: the share of distinct words among each response's words (1 when none repeats; 0 without words)."
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
         ws = [_words(r) for r in _texts(queries, responses, False)]
         return torch.tensor([len(set(w)) / len(w) if w else 0.0 for w in ws], dtype=torch.float32)
-
 
 # %% ../nbs/03b-rewards.ipynb #73cc55d2
 def choose_reward(name='auto', precision='auto') -> tuple[callable, str]:
