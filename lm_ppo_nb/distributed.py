@@ -20,6 +20,7 @@ def _close():
     "Destroy the process group at exit (gloo's threads otherwise abort the interpreter's teardown)."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/02c-distributed.ipynb #cf768cc2
 class Dist:
     "The processes a trainer runs in: one, or the group `accelerate launch` sets up (`torch.distributed`)."
     def __init__(self):
