@@ -87,7 +87,7 @@ def scores(self: RewardLearner, queries, responses, spread=False):
     if not self.fitted: return (torch.zeros(len(queries)),) * 2 if spread else torch.zeros(len(queries))
     X = self._features(queries, responses)                                  # [n, H]
     with self._lock:                                                       # a refit swaps head and members under it
-        s = ((self.rm.raw_of(X) - self.rm.mean) / self.rm.std).float()
+        s = self.rm.scores_of(X)
         return (s, self.rm.spread_of(X).float()) if spread else s
 
 # %% ../nbs/05b-learner.ipynb #78162aea

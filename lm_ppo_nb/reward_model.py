@@ -350,9 +350,15 @@ def raw(self: RewardModel, queries, responses, cache=False, progress=False):
 
 # %% ../nbs/03f-reward-model.ipynb #b92898fa
 @patch
+@torch.no_grad()
+def scores_of(self: RewardModel, X):
+    "Normalised scores [n] of features X [n, H]: the raw scores less the mean, over the std."
+    return ((self.raw_of(X) - self.mean) / self.std).float()
+
+@patch
 def __call__(self: RewardModel, queries: list[str], responses: list[str]) -> torch.FloatTensor:
     "Normalised rewards [n] of the (query, response) pairs: the reward-function interface of `lm_ppo.rewards`."
-    return ((self.raw(queries, responses) - self.mean) / self.std).float().cpu()
+    return self.scores_of(self.features(queries, responses)).cpu()
 
 @patch
 def normalise(self: RewardModel, queries, responses):
