@@ -144,6 +144,9 @@ def _parser():
     a.add_argument('--responses', type=int, default=4, dest='n_responses', help='responses per comparison (2-4)')
     a.add_argument('--batch-size', type=int, default=8)
     a.add_argument('--max-new-tokens', type=int, default=20)
+    a.add_argument('--prefer', help="what you are after, in words (e.g. 'A positive, happy review.'): the reward "
+                                    "model's prior")
+    a.add_argument('--avoid', help="what you are not after, in words (with --prefer: a stronger prior)")
     a.add_argument('--port', type=int, default=8866)
     a.add_argument('--ip', default='127.0.0.1',
                    help='address to listen on (0.0.0.0: every interface; beyond loopback a token is required)')
@@ -206,7 +209,8 @@ def main(argv=None):
         settings = dict(model=str(Path(a.model).resolve()) if Path(a.model).is_dir() else a.model,
                         queries=str(Path(a.queries).resolve()) if Path(a.queries).is_file() else a.queries,
                         style=a.style, n_responses=a.n_responses, batch_size=a.batch_size,
-                        max_new_tokens=a.max_new_tokens)
+                        max_new_tokens=a.max_new_tokens,
+                        **{k: getattr(a, k) for k in ('prefer', 'avoid') if getattr(a, k) is not None})
         nb = app_notebook(a.folder, **settings, url=url)
         print(f'lm_ppo label: serving {nb} at {url}{f"?token={token}" if token else ""} '
               f'(labels: {Path(a.folder).resolve()/"labels.jsonl"}); Ctrl-C stops', flush=True)

@@ -111,7 +111,8 @@ class LearningSession(LabelSession):
     def __init__(self, trainer, queries=None, reward_fn=None, reward_model=None, n_responses=4, n_compare=8,
                  ask_every=5,
                  n_ask=4, min_labels=16, min_agreement=0.6, style='compare', resume_labels=True, train_on_choices=True,
-                 choice_batch=2, n_members=5, caution=1.0, max_spread=1.0, **kwargs):
+                 choice_batch=2, n_members=5, caution=1.0, max_spread=1.0, prefer=None, avoid=None, **kwargs):
+        if avoid is not None and prefer is None: raise ValueError("`avoid` needs `prefer` beside it, got only `avoid`")
         super().__init__(trainer, queries, reward_fn, **kwargs)
         if not isinstance(n_responses, int) or not 2 <= n_responses <= 4:
             raise ValueError(f"`n_responses` should be 2, 3 or 4, got {n_responses!r}")
@@ -119,6 +120,9 @@ class LearningSession(LabelSession):
         if not isinstance(choice_batch, int) or choice_batch < 1:
             raise ValueError(f"`choice_batch` should be an int >= 1, got {choice_batch!r}")
         self.learner = _default_learner(trainer, self.log_path, reward_model, n_members)
+        if prefer is not None:                  # what the person is after, in words: the reward model's prior
+            self.learner.rm.set_prior(prefer, avoid)
+            if len(self.learner): self.learner.request_refit()
         self.learner.log_path = self.log_path
         self.learner.subscribe(lambda event: self._emit('learner'))
         self.n_responses, self.n_compare, self.ask_every, self.n_ask = n_responses, n_compare, ask_every, n_ask

@@ -125,10 +125,11 @@ def _refit_once(self: RewardLearner):
     if not train: return None
     ex = to_examples(train)
     X = self._features([q for q, _ in ex.pairs], [r for _, r in ex.pairs], cache=True)   # [P, H]
+    with self._feature_lock: prior = self.rm.prior                           # [H] or None: what the person said
     if self.n_members:
-        members = fit_ensemble(X, ex, self.n_members, l2=self.l2, seed=len(labels))
+        members = fit_ensemble(X, ex, self.n_members, l2=self.l2, seed=len(labels), prior=prior)
         w, b = members[0].mean(0), float(members[1].mean())
-    else: (w, b), members = fit_head(X, ex, l2=self.l2), None
+    else: (w, b), members = fit_head(X, ex, l2=self.l2, prior=prior), None
     raw = X @ w + b                                                           # [P]
     row = dict(n_labels=len(labels), n_train=len(train), n_valid=len(valid),
                train_agreement=agreement(raw, ex.preferences()))
@@ -291,7 +292,7 @@ def state(self: RewardLearner) -> dict:
         return dict(version=2, labels=[l.to_row() for l in self.labels], held=list(self.held),
                     predicted=list(self.predicted),
                     curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every,
-                    n_members=self.n_members)
+                    n_members=self.n_members, prior=getattr(rm.model.config, 'reward_prior', None))
 
 # %% ../nbs/05b-learner.ipynb #a65419b9
 @patch
@@ -306,6 +307,7 @@ def load_state(self: RewardLearner, state: dict):
         self.predicted = [None if p is None else float(p) for p in state['predicted']]
         self.l2, self.holdout_every = state.get('l2', self.l2), state.get('holdout_every', self.holdout_every)
         self.n_members = state.get('n_members', self.n_members)
+        if state.get('prior') and not getattr(self.rm.model.config, 'reward_prior', None): self.rm.set_prior(*state['prior'])
         self.fitted = d is not None and len(d['w']) == H
         if self.fitted:
             members = d.get('members')

@@ -124,7 +124,7 @@ class RewardModel:
         self.model, self.tokenizer, self.batch_size, self.max_length = model.eval(), tokenizer, batch_size, max_length
         self._fit_head_size()
         self.dtype, self.precision_reason = _feature_dtype(dtype, self.device)
-        self.cache, self._copy, self.metrics, self.members = {}, None, {}, None
+        self.cache, self._copy, self.metrics, self.members, self._prior = {}, None, {}, None, None
 
     @classmethod
     def from_backbone(cls, name_or_path, cut=True, **kwargs):
@@ -225,8 +225,8 @@ def set_normalisation(self: RewardModel, mean: float, std: float):
 # %% ../nbs/03f-reward-model.ipynb #22cc377b
 @patch
 def changed(self: RewardModel):
-    "Forget cached features and the low-precision copy: call after changing the backbone's weights."
-    self.cache, self._copy = {}, None
+    "Forget cached features, the low-precision copy and the prior's direction: call after changing the backbone's weights."
+    self.cache, self._copy, self._prior = {}, None, None
 
 @patch
 def __repr__(self: RewardModel):
@@ -404,20 +404,24 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
 
 
 # %% ../nbs/03f-reward-model.ipynb #bf361024
-def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100):
-    ("Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w|² on standardised "
-     "features X [P, H].")
-    mu, sd = X.mean(0), X.std(0) + 1e-6                                  # [H]
-    Z = (X - mu) / sd                                                    # [P, H]
-    w, b = torch.zeros(X.shape[1], requires_grad=True), torch.zeros((), requires_grad=True)
+def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100, prior=None):
+    ("Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w − a·prior|² on "
+     "standardised features X [P, H]: with a `prior` direction [H], its scale a is fitted freely, else a = 0.")
+    A = X if prior is None else torch.cat([X, (X @ prior.float())[:, None]], 1)   # [P, H (+1)]: the prior's score a feature
+    mu, sd = A.mean(0), A.std(0) + 1e-6                                  # [H (+1)]
+    Z = (A - mu) / sd                                                    # [P, H (+1)]
+    held = torch.ones(A.shape[1])                                        # [H (+1)]: which weights l2 holds to 0
+    if prior is not None: held[-1] = 0.0
+    w, b = torch.zeros(A.shape[1], requires_grad=True), torch.zeros((), requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, line_search_fn='strong_wolfe')
     def closure():
         opt.zero_grad()
-        loss = reward_loss(Z @ w + b, ex, rating_weight) + l2 * (w ** 2).sum()
+        loss = reward_loss(Z @ w + b, ex, rating_weight) + l2 * (held * w ** 2).sum()
         loss.backward(); return loss
     with torch.enable_grad(): opt.step(closure)
     w = w.detach() / sd
-    return w, float(b.detach() - mu @ w)
+    b = float(b.detach() - mu @ w)
+    return (w, b) if prior is None else (w[:-1] + w[-1] * prior.float(), b)   # X·w + a·(X·prior) = X·(w + a·prior)
 
 # %% ../nbs/03f-reward-model.ipynb #7cc9b29e
 def _examples(labels, name):
@@ -433,10 +437,33 @@ def _subset(ex: Examples, groups, rated) -> Examples:
     return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]),
                     ex.ratings[rated])
 
+# %% ../nbs/03f-reward-model.ipynb #693835ff
+@patch
+def set_prior(self: RewardModel, prefer: str | None, avoid: str | None = None):
+    "What the person is after (`prefer`) and, optionally, what not (`avoid`), in words; `prefer=None`: no prior."
+    for name, t in (('prefer', prefer), ('avoid', avoid)):
+        if t is not None and (not isinstance(t, str) or not t.strip()):
+            raise ValueError(f"`{name}` should be a non-empty string or None, got {t!r}")
+    if prefer is None and avoid is not None: raise ValueError("`avoid` needs `prefer` beside it, got only `avoid`")
+    self.model.config.reward_prior = None if prefer is None else [prefer, avoid]
+    self._prior = None
+    return self
+
+@patch(as_prop=True)
+def prior(self: RewardModel):
+    "The prior's direction [H]: unit features of `prefer` less those of `avoid` (see `set_prior`); None without one."
+    texts = getattr(self.model.config, 'reward_prior', None)
+    if not texts: return None
+    if self._prior is None:
+        said = [t for t in texts if t]
+        f = torch.nn.functional.normalize(self.features([''] * len(said), said), dim=-1)   # [1 or 2, H]
+        self._prior = f[0] - f[1] if len(f) > 1 else f[0]
+    return self._prior
+
 # %% ../nbs/03f-reward-model.ipynb #b2c0de02
-def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=0):
+def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=0, prior=None):
     ("Bootstrap heads on features X [P, H]: `n_members` `fit_head`s, each on `ex`'s groups and ratings drawn with "
-     "replacement; (W [K, H], b [K]).")
+     "replacement (each with `prior`, if any); (W [K, H], b [K]).")
     if not isinstance(n_members, int) or n_members < 2:
         raise ValueError(f"`n_members` should be an int >= 2, got {n_members!r}")
     g = torch.Generator().manual_seed(seed)
@@ -447,7 +474,7 @@ def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=
         ri = (torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated)
               else torch.zeros(0, dtype=torch.long))
         w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2,
-                        rating_weight)
+                        rating_weight, prior=prior)
         W.append(w); B.append(b)
     return torch.stack(W), torch.tensor(B)
 
@@ -482,15 +509,15 @@ def spread(self: RewardModel, queries, responses):
 @patch
 def fit(self: RewardModel, train, valid=None, mode='fast', reference=None, l2=1e-2, rating_weight=1.0, epochs=2,
         lr=1e-4, batch_size=8, lora=True, lora_r=8, seed=0, progress=True, n_members=0) -> dict:
-    ("Fit on the `Label`s `train` ('fast': the head on cached features, an ensemble of `n_members` bootstrap heads if "
-     "> 0; 'full': LoRA or all weights), normalise on `reference`, return metrics.")
+    ("Fit on the `Label`s `train` ('fast': the head on cached features, near the prior if one is set, an ensemble of "
+     "`n_members` bootstrap heads if > 0; 'full': LoRA or all weights), normalise on `reference`, return metrics.")
     if mode not in ('fast', 'full'): raise ValueError(f"`mode` should be 'fast' or 'full', got {mode!r}")
     t0 = time.perf_counter()
     ex = _examples(train, 'train')
     queries, responses = [q for q, _ in ex.pairs], [r for _, r in ex.pairs]
     X = self.features(queries, responses, cache=True, progress=progress)     # [P, H]
-    if n_members: self.set_heads(None, None, fit_ensemble(X, ex, n_members, l2, rating_weight, seed))
-    else: self.set_heads(*fit_head(X, ex, l2, rating_weight))
+    if n_members: self.set_heads(None, None, fit_ensemble(X, ex, n_members, l2, rating_weight, seed, self.prior))
+    else: self.set_heads(*fit_head(X, ex, l2, rating_weight, prior=self.prior))
     if mode == 'full':                                                   # the members' features change: they go
         self._fine_tune(ex, epochs, lr, batch_size, rating_weight, lora, lora_r, seed, progress); self.members = None
     self.normalise(*(reference if reference is not None else (queries, responses)))
