@@ -74,6 +74,20 @@ def llama_cpp_runner(gguf, n_threads, max_batch, max_len=64):
     run.keep = (quiet, model, ctx)                                     # alive as long as the runner
     return run
 
+def matmul_ceiling(lm, B, R, reps=3):
+    ("tok/s if decoding cost nothing but its matrix products: every nn.Linear of `lm` (the LM head included) once on "
+     "[B, in] inputs per new token, R tokens; the best of `reps`. No implementation on these kernels goes faster.")
+    lins = [m for m in lm.modules() if isinstance(m, torch.nn.Linear)]
+    xs = [torch.randn(B, m.in_features, dtype=m.weight.dtype) for m in lins]
+    best = float('inf')
+    with torch.inference_mode():
+        for _ in range(reps):
+            t = time.perf_counter()
+            for _ in range(R):
+                for m, x in zip(lins, xs): torch.nn.functional.linear(x, m.weight, m.bias)
+            best = min(best, time.perf_counter() - t)
+    return B * R / best
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--batches', type=int, nargs='+', default=[32, 16])
@@ -110,6 +124,9 @@ def main(argv=None):
                 t = time.perf_counter(); n = runners[name](qs, R); dt = time.perf_counter() - t
                 times[name].append(B * R / dt); assert n == B * R, (name, n)
                 print(f"B {B} R {R} rep {rep} {name}: {B * R / dt:.0f} tok/s", flush=True)
+        for d in a.dtypes:                                             # the ceiling, measured after the runs
+            times[f'matmuls only {d} (ceiling)'] = [matmul_ceiling(plain[d], B, R)] * a.repeats
+            print(f"B {B} R {R} matmuls only {d}: {times[f'matmuls only {d} (ceiling)'][0]:.0f} tok/s", flush=True)
         for name, tps in times.items():
             row = dict(batch=B, new_tokens=R, impl=name, tok_s=statistics.median(tps), tok_s_all=tps)
             for d in a.dtypes:                                         # paired ratios within each repeat
@@ -130,7 +147,10 @@ def main(argv=None):
         md = [f"# Rollout speed: {a.out}", '', f"CPU: {info['cpu']}, kind **{info['kind']}**, {torch.get_num_threads()} torch threads; "
               f"torch {info['torch']}, transformers {info['transformers']}. SmolLM2-135M-Instruct, sampling from the full "
               f"distribution, every row {R} new tokens; medians of {a.repeats} repeats in which the implementations "
-              f"alternated; ratios paired within a repeat. Load average after the run: {load[0]:.1f}.", '',
+              f"alternated; ratios paired within a repeat. Load average after the run: {load[0]:.1f}. "
+              "*matmuls only (ceiling)*: the model's linear layers alone (`torch.nn.functional.linear` on [B, in] "
+              "inputs, every layer once per new token, the best of 3), no attention, norms, sampling or Python: the "
+              "tok/s no implementation on torch's CPU kernels can pass.", '',
               f"    python bench/{Path(__file__).name} {' '.join(sys.argv[1:])}", '', *table, '']
         tmp = RESULTS/f'.{a.out}.md.tmp'; tmp.write_text('\n'.join(md)); tmp.rename(RESULTS/f'{a.out}.md')
 

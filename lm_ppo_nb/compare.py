@@ -120,9 +120,7 @@ class LearningSession(LabelSession):
         if not isinstance(choice_batch, int) or choice_batch < 1:
             raise ValueError(f"`choice_batch` should be an int >= 1, got {choice_batch!r}")
         self.learner = _default_learner(trainer, self.log_path, reward_model, n_members)
-        if prefer is not None:                  # what the person is after, in words: the reward model's prior
-            self.learner.rm.set_prior(prefer, avoid)
-            if len(self.learner): self.learner.request_refit()
+        if prefer is not None: self.learner.set_prior(prefer, avoid)   # what the person is after, in words
         self.learner.log_path = self.log_path
         self.learner.subscribe(lambda event: self._emit('learner'))
         self.n_responses, self.n_compare, self.ask_every, self.n_ask = n_responses, n_compare, ask_every, n_ask
@@ -364,6 +362,18 @@ def _why_ask(self: LearningSession, k, ask_every, asked):
     if m['n_labels'] > asked['n_labels'] and m.get('recent_agreement', math.nan) < self.min_agreement:
         return f"it agreed with only {m['recent_agreement']:.0%} of your newest answers before learning them"
     return None
+
+# %% ../nbs/05c-compare.ipynb #6a5cfd7a
+@patch
+def describe(self: LearningSession, prefer: str | None, avoid: str | None = None):
+    "Set (or with `prefer=None` drop) the reward model's prior in words and refit; True."
+    prefer, avoid = (t.strip() if isinstance(t, str) and t.strip() else None for t in (prefer, avoid))
+    self.learner.set_prior(prefer, avoid)
+    with self._lock:
+        self.message = (f'The reward model now starts from your words: prefer "{prefer}"' + (f', avoid "{avoid}".' if avoid else '.')
+                        if prefer else 'The reward model has no prior in words now.')
+    self._emit('learner')
+    return True
 
 # %% ../nbs/05c-compare.ipynb #1e3df649
 @patch

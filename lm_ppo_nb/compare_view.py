@@ -188,7 +188,7 @@ def key(self: ComparePanel, ch):
 
 # %% ../nbs/05d-compare-view.ipynb #6f8d7008
 class RewardModelPanel:
-    "Labels, agreement and its curve; the autopilot's controls."
+    "Labels, agreement and its curve; what the person is after, in words; the autopilot's controls."
     def __init__(self, session, act):
         W, L = widgets, widgets.Layout
         self.session, self.act = session, act
@@ -200,10 +200,19 @@ class RewardModelPanel:
         self.button = W.Button(description='Autopilot ▶', icon='plane', button_style='primary', layout=L(width='auto'))
         self.button.add_class('lm-ppo-autopilot')
         self.why = W.HTML(); self.why.add_class('lm-ppo-autopilot-why')
+        said = getattr(session.learner.rm.model.config, 'reward_prior', None) or [None, None]
+        words = dict(continuous_update=False, style={'description_width': 'initial'}, layout=L(width='260px'))
+        self.prefer = W.Text(value=said[0] or '', description='you want', placeholder='e.g. A positive, happy review.',
+                             tooltip="what you are after, in words: the reward model's prior (Enter)", **words)
+        self.avoid = W.Text(value=said[1] or '', description='not', placeholder='e.g. A sad, angry one.', **words)
+        for w, c in ((self.prefer, 'prefer'), (self.avoid, 'avoid')):
+            w.add_class(f'lm-ppo-rm-{c}')
+            w.observe(lambda _: self.act(session.describe, self.prefer.value, self.avoid.value), 'value')
         self.button.on_click(lambda _: self.act(session.run_autopilot, int(self.steps.value),
                                                 int(self.ask_every.value)))
         self.widget = W.HBox([self.plot, W.VBox([self.summary, W.HBox([self.button, self.steps, self.ask_every],
                                                                       layout=L(flex_flow='row wrap')),
+                                                 W.HBox([self.prefer, self.avoid], layout=L(flex_flow='row wrap')),
                                                  self.why], layout=L(flex='1 1 auto', width='auto'))])
         self.widget.add_class('lm-ppo-rm')
         self._shown = None

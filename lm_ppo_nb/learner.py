@@ -318,3 +318,11 @@ def load_state(self: RewardLearner, state: dict):
     # e.g. saved when the default reading was another
     if not self.fitted and d is not None: self.request_refit()
     return self
+
+# %% ../nbs/05b-learner.ipynb #fec87c61
+@patch
+def set_prior(self: RewardLearner, prefer: str | None, avoid: str | None = None):
+    "Set the reward model's prior (`RewardModel.set_prior`) and refit on the labels so far; True."
+    with self._feature_lock: self.rm.set_prior(prefer, avoid)
+    if len(self): self.request_refit()
+    return True
