@@ -13,13 +13,15 @@ __all__ = ['PLOT_COLUMNS', 'history_row', 'plot_history', 'figure_png', 'history
 
 # %% ../nbs/03d-curves.ipynb #ca23dec6
 def history_row(step, scores, stats, seconds):
-    "The history row of one PPO step: `scores` it trained on, the `stats` it returned, `seconds` since the run began."
+    ("The history row of one PPO step: `scores` it trained on, the `stats` it returned (with `time/rollout`, the "
+     "sampling's seconds), `seconds` since the run began.")
     scores = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)       # [batch]
     return dict(step=step, reward=float(scores.mean()), reward_std=float(scores.std()) if len(scores) > 1 else 0.,
                 kl=stats['objective/kl'], kl_coef=stats['objective/kl_coef'], value_loss=stats['ppo/loss/value'],
                 policy_loss=stats['ppo/loss/policy'], entropy=stats['ppo/policy/entropy'],
                 response_len=stats['ppo/response_length'], clipfrac=stats['ppo/policy/clipfrac'],
-                step_seconds=stats['time/ppo/total'], total_seconds=seconds)
+                step_seconds=stats['time/ppo/total'], total_seconds=seconds,
+                **({'rollout_seconds': stats['time/rollout']} if 'time/rollout' in stats else {}))
 
 # %% ../nbs/03d-curves.ipynb #f1283517
 PLOT_COLUMNS = {'reward': 'mean reward (± std)', 'kl': 'KL to reference', 'kl_coef': 'KL coefficient β',

@@ -164,10 +164,12 @@ def _ppo_step(trainer, sampler, reward_fn, cfg: TrainConfig, share, gold=None):
     "One PPO step on `share` fresh queries: the scores it trained on, its stats, and the `gold` scores (or None)."
     tok = trainer.tokenizer
     queries = sampler.sample(share)
+    t = time.perf_counter()
     responses = generate(trainer.compute_model, queries, tok, **cfg.generation_config())
+    rollout = time.perf_counter() - t
     q_txt, r_txt = (tok.batch_decode(x, skip_special_tokens=True) for x in (queries, responses))
     scores = torch.as_tensor(reward_fn(q_txt, r_txt), dtype=torch.float32)   # [share]
-    stats = trainer.step(queries, responses, scores)
+    stats = {**trainer.step(queries, responses, scores), 'time/rollout': rollout}
     watched = None if gold is None else torch.as_tensor(gold(q_txt, r_txt), dtype=torch.float32)
     return scores, stats, watched
 

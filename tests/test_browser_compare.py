@@ -1,8 +1,9 @@
 """Compare mode in a real browser: JupyterLab on 127.0.0.1, the embedded SmolLM2-135M-Instruct, VADER as the simulated person.
 
-A notebook cell shows `InteractiveTrainer(..., style='compare')`. The test reads each query and its 4 responses from the
+A notebook cell shows `InteractiveTrainer(..., style='compare')`. The person first says what they are after in the
+reward-model panel's two boxes (the reward model's prior, `LearningSession.describe`). The test reads each query and its 4 responses from the
 page, answers as `SimulatedLabeller(VaderReward())` would with one key press (1-4, 0 for a tie; the trainer is clicked
-once to give it the focus, there is no text box) or, every 4th time, a click on the button; 48 comparisons. It measures
+once to give it the focus, there is no text box for keys) or, every 4th time, a click on the button; 48 comparisons. It measures
 the time from the key press or click to the next comparison on the page, reads the reward model's held-out agreement
 from the page and computes it again in this process on fresh comparisons (from the saved session's learner state),
 runs the autopilot from the page for 5 steps and answers queued comparisons while it trains (key to page update during
@@ -40,6 +41,7 @@ MAX_NEW_TOKENS = 16
 MEDIAN_BUDGET_MS = 100      # the bar: the next comparison is on the page within 100 ms (median over the answers)
 P90_BUDGET_MS = 250         # documented budget for the 90th percentile (2 shared CPU cores: browser, server, kernel, refits)
 AGREEMENT_BAR = 0.75
+WORDS = ('A positive, happy, enthusiastic text.', 'A negative, sad, angry text.')   # what the person says they are after
 
 # PPO settings for the autopilot: 5 steps must move the policy measurably, so a learning rate well above the
 # library's default (1.41e-5), no KL penalty (5 steps cannot drift far) and 4 epochs over mini-batches of 8.
@@ -196,6 +198,11 @@ def test_compare_mode_in_the_browser(lab, tmp_path):
         counts = page.locator('.lm-ppo-compare-counts')
         expect(counts).to_have_text(f'0 of {N_LABELS + N_EXTRA} answered', timeout=180_000)
         report['page_ready_s'] = round(time.time() - t_start, 1)
+        # the person says what they are after, in the reward-model panel's boxes (Enter sends each)
+        rm = page.locator('.lm-ppo-rm')
+        for label, text in zip(('you want', 'not'), WORDS):
+            rm.get_by_label(label).fill(text); rm.get_by_label(label).press('Enter')
+        expect(page.locator('.lm-ppo-status')).to_contain_text(f'avoid "{WORDS[1]}"')
         page.locator('.lm-ppo-compare-query').click()                   # once: the trainer takes the focus
         expect(page.locator('.lm-ppo-keys-listener')).to_contain_text('keys on')
         assert page.evaluate("document.activeElement.classList.contains('lm-ppo-ui')")
@@ -234,7 +241,6 @@ def test_compare_mode_in_the_browser(lab, tmp_path):
         os.replace(run/'checkpoint', tmp_path/'checkpoint0')
 
         # the autopilot from the page: 5 steps, no questions; answer the queued comparisons while it trains
-        rm = page.locator('.lm-ppo-rm')
         rm.get_by_label('steps').fill(str(AUTOPILOT_STEPS)); rm.get_by_label('steps').press('Tab')
         rm.get_by_label('ask every').fill('1000'); rm.get_by_label('ask every').press('Tab')
         t0 = time.perf_counter()
