@@ -370,8 +370,9 @@ def describe(self: LearningSession, prefer: str | None, avoid: str | None = None
     prefer, avoid = (t.strip() if isinstance(t, str) and t.strip() else None for t in (prefer, avoid))
     self.learner.set_prior(prefer, avoid)
     with self._lock:
-        self.message = (f'The reward model now starts from your words: prefer "{prefer}"' + (f', avoid "{avoid}".' if avoid else '.')
-                        if prefer else 'The reward model has no prior in words now.')
+        said = f'prefer "{prefer}"' + (f', avoid "{avoid}"' if avoid else '')
+        self.message = (f'The reward model now starts from your words: {said}.' if prefer
+                        else 'The reward model has no prior in words now.')
     self._emit('learner')
     return True
 

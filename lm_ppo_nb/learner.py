@@ -307,7 +307,8 @@ def load_state(self: RewardLearner, state: dict):
         self.predicted = [None if p is None else float(p) for p in state['predicted']]
         self.l2, self.holdout_every = state.get('l2', self.l2), state.get('holdout_every', self.holdout_every)
         self.n_members = state.get('n_members', self.n_members)
-        if state.get('prior') and not getattr(self.rm.model.config, 'reward_prior', None): self.rm.set_prior(*state['prior'])
+        if state.get('prior') and not getattr(self.rm.model.config, 'reward_prior', None):   # words given now win
+            self.rm.set_prior(*state['prior'])
         self.fitted = d is not None and len(d['w']) == H
         if self.fitted:
             members = d.get('members')

@@ -225,7 +225,8 @@ def set_normalisation(self: RewardModel, mean: float, std: float):
 # %% ../nbs/03f-reward-model.ipynb #22cc377b
 @patch
 def changed(self: RewardModel):
-    "Forget cached features, the low-precision copy and the prior's direction: call after changing the backbone's weights."
+    ("Forget cached features, the low-precision copy and the prior's direction: call after changing the backbone's "
+     "weights.")
     self.cache, self._copy, self._prior = {}, None, None
 
 @patch
@@ -407,7 +408,8 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
 def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100, prior=None):
     ("Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w − a·prior|² on "
      "standardised features X [P, H]: with a `prior` direction [H], its scale a is fitted freely, else a = 0.")
-    A = X if prior is None else torch.cat([X, (X @ prior.float())[:, None]], 1)   # [P, H (+1)]: the prior's score a feature
+    # [P, H (+1)]: the prior's own score one more feature
+    A = X if prior is None else torch.cat([X, (X @ prior.float())[:, None]], 1)
     mu, sd = A.mean(0), A.std(0) + 1e-6                                  # [H (+1)]
     Z = (A - mu) / sd                                                    # [P, H (+1)]
     held = torch.ones(A.shape[1])                                        # [H (+1)]: which weights l2 holds to 0
