@@ -13,7 +13,8 @@ from safetensors.torch import save_file, load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 # %% auto #0
-__all__ = ['build_tiny_gpt2', 'ValueHead', 'lm_kwargs', 'output_cache', 'AutoModelForCausalLMWithValueHead', 'low_precision_copy']
+__all__ = ['build_tiny_gpt2', 'ValueHead', 'contiguous_head_input', 'lm_kwargs', 'output_cache',
+           'AutoModelForCausalLMWithValueHead', 'low_precision_copy']
 
 # %% ../nbs/00a-models.ipynb #40b4e3e5
 _TINY_TEXT = """the movie was great and the actors were wonderful
@@ -55,6 +56,19 @@ class ValueHead(nn.Module):
         h = self.dropout(hidden_states.to(self.summary.weight.dtype))
         return self.summary(h).squeeze(-1)
 
+# %% ../nbs/00a-models.ipynb #27c11d06
+def _contiguous(module, args):
+    "Forward pre-hook: the first input made contiguous."
+    return (args[0].contiguous(), *args[1:])
+
+def contiguous_head_input(lm):
+    "Make `lm`'s output embedding (the LM head) read a contiguous input, once per model; `lm`."
+    head = lm.get_output_embeddings() if hasattr(lm, 'get_output_embeddings') else None
+    if isinstance(head, nn.Module) and not getattr(head, '_lm_ppo_contiguous', False):
+        head.register_forward_pre_hook(_contiguous)
+        head._lm_ppo_contiguous = True
+    return lm
+
 # %% ../nbs/00a-models.ipynb #69854b12
 _PARAMS = {}
 
@@ -70,7 +84,7 @@ def lm_kwargs(lm, cache=None, logits_to_keep=0):
     names, kw = _forward_params(lm), {}
     if cache is not None: kw['cache' if 'cache' in names else 'past_key_values'] = cache
     key = next((k for k in ('logits_to_keep', 'num_logits_to_keep') if k in names), None)
-    if logits_to_keep and key: kw[key] = logits_to_keep
+    if logits_to_keep and key: kw[key] = logits_to_keep; contiguous_head_input(lm)   # the head reads a slice
     return kw
 
 def output_cache(out):
