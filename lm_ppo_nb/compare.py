@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from lm_ppo.cards import PERSON_SOURCES
 from lm_ppo.labels import Label, read_labels, log_time
 from lm_ppo.learner import RewardLearner
-from lm_ppo.reward_model import RewardModel, encoder_path
+from lm_ppo.reward_model import RewardModel, encoder_path, check_prior
 from lm_ppo.session import LabelSession
 
 # %% auto #0
@@ -71,7 +71,7 @@ def choice_rewards(n: int, best) -> list[float]:
 
 
 # %% ../nbs/05c-compare.ipynb #7a07a643
-# chosen by measurement: nbs/07-learning-from-comparisons.ipynb
+# chosen by measurement: nbs/07b-comparisons-that-pay.ipynb
 LIVE_REWARD_MODEL = dict(backbone='encoder', pool='mean', query=False)
 # the policy's own base model, read as SmolLM2 learns best
 _POLICY_READING = dict(pool='mean', layer=[2, 12])
@@ -112,7 +112,7 @@ class LearningSession(LabelSession):
                  ask_every=5,
                  n_ask=4, min_labels=16, min_agreement=0.6, style='compare', resume_labels=True, train_on_choices=True,
                  choice_batch=2, n_members=5, caution=1.0, max_spread=1.0, prefer=None, avoid=None, **kwargs):
-        if avoid is not None and prefer is None: raise ValueError("`avoid` needs `prefer` beside it, got only `avoid`")
+        check_prior(prefer, avoid)                         # before the folder is held
         super().__init__(trainer, queries, reward_fn, **kwargs)
         if not isinstance(n_responses, int) or not 2 <= n_responses <= 4:
             raise ValueError(f"`n_responses` should be 2, 3 or 4, got {n_responses!r}")

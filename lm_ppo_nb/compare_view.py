@@ -200,7 +200,7 @@ class RewardModelPanel:
         self.button = W.Button(description='Autopilot ▶', icon='plane', button_style='primary', layout=L(width='auto'))
         self.button.add_class('lm-ppo-autopilot')
         self.why = W.HTML(); self.why.add_class('lm-ppo-autopilot-why')
-        said = getattr(session.learner.rm.model.config, 'reward_prior', None) or [None, None]
+        said = session.learner.rm.words or [None, None]
         words = dict(continuous_update=False, style={'description_width': 'initial'}, layout=L(width='260px'))
         self.prefer = W.Text(value=said[0] or '', description='you want', placeholder='e.g. A positive, happy review.',
                              tooltip="what you are after, in words: the reward model's prior (Enter)", **words)

@@ -292,7 +292,7 @@ def state(self: RewardLearner) -> dict:
         return dict(version=2, labels=[l.to_row() for l in self.labels], held=list(self.held),
                     predicted=list(self.predicted),
                     curve=list(self.curve), head=head, l2=self.l2, holdout_every=self.holdout_every,
-                    n_members=self.n_members, prior=getattr(rm.model.config, 'reward_prior', None))
+                    n_members=self.n_members, prior=rm.words)
 
 # %% ../nbs/05b-learner.ipynb #a65419b9
 @patch
@@ -307,7 +307,7 @@ def load_state(self: RewardLearner, state: dict):
         self.predicted = [None if p is None else float(p) for p in state['predicted']]
         self.l2, self.holdout_every = state.get('l2', self.l2), state.get('holdout_every', self.holdout_every)
         self.n_members = state.get('n_members', self.n_members)
-        if state.get('prior') and not getattr(self.rm.model.config, 'reward_prior', None):   # words given now win
+        if state.get('prior') and not self.rm.words:   # words given now win
             self.rm.set_prior(*state['prior'])
         self.fitted = d is not None and len(d['w']) == H
         if self.fitted:

@@ -21,7 +21,7 @@ from lm_ppo.labels import Examples, to_examples
 
 # %% auto #0
 __all__ = ['POOLS', 'MEMBERS_FILE', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate',
-           'bf16_native', 'RewardModel', 'last_token_index', 'encoder_path', 'fit_head', 'fit_ensemble']
+           'bf16_native', 'RewardModel', 'last_token_index', 'encoder_path', 'fit_head', 'check_prior', 'fit_ensemble']
 
 # %% ../nbs/03f-reward-model.ipynb #fd54f474
 def choice_loss(scores, targets):
@@ -440,21 +440,30 @@ def _subset(ex: Examples, groups, rated) -> Examples:
                     ex.ratings[rated])
 
 # %% ../nbs/03f-reward-model.ipynb #693835ff
-@patch
-def set_prior(self: RewardModel, prefer: str | None, avoid: str | None = None):
-    "What the person is after (`prefer`) and, optionally, what not (`avoid`), in words; `prefer=None`: no prior."
+def check_prior(prefer, avoid=None):
+    "Refuse words that can't be a prior: an empty or non-string `prefer` or `avoid`, or `avoid` alone."
     for name, t in (('prefer', prefer), ('avoid', avoid)):
         if t is not None and (not isinstance(t, str) or not t.strip()):
             raise ValueError(f"`{name}` should be a non-empty string or None, got {t!r}")
     if prefer is None and avoid is not None: raise ValueError("`avoid` needs `prefer` beside it, got only `avoid`")
+
+@patch
+def set_prior(self: RewardModel, prefer: str | None, avoid: str | None = None):
+    "What the person is after (`prefer`) and, optionally, what not (`avoid`), in words; `prefer=None`: no prior."
+    check_prior(prefer, avoid)
     self.model.config.reward_prior = None if prefer is None else [prefer, avoid]
     self._prior = None
     return self
 
 @patch(as_prop=True)
+def words(self: RewardModel):
+    "The prior's words, `[prefer, avoid]` (`avoid` may be None), as `set_prior` stored them in the config; or None."
+    return getattr(self.model.config, 'reward_prior', None) or None
+
+@patch(as_prop=True)
 def prior(self: RewardModel):
     "The prior's direction [H]: unit features of `prefer` less those of `avoid` (see `set_prior`); None without one."
-    texts = getattr(self.model.config, 'reward_prior', None)
+    texts = self.words
     if not texts: return None
     if self._prior is None:
         said = [t for t in texts if t]
