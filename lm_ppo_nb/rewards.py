@@ -84,10 +84,15 @@ _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 def _words(text): return [w.lower() for w in _WORD.findall(text)]
 
 class PlainWordsReward:
-    "Plain language: minus the mean number of letters per word of each response (0 without words)."
+    ("Plain language: minus the mean number of letters per word of each response, a response of fewer than `min_words` "
+     "words counting the missing ones as `missing_letters` letters each (so saying nothing cannot win).")
+    def __init__(self, min_words=3, missing_letters=10): self.min_words, self.missing_letters = min_words, missing_letters
+
     def __call__(self, queries: list[str], responses: list[str]) -> torch.Tensor:
         ws = [_words(r) for r in _texts(queries, responses, False)]
-        return torch.tensor([-sum(map(len, w)) / len(w) if w else 0.0 for w in ws], dtype=torch.float32)
+        missing = [max(self.min_words - len(w), 0) for w in ws]
+        return torch.tensor([-(sum(map(len, w)) + m * self.missing_letters) / (len(w) + m) for w, m in zip(ws, missing)],
+                            dtype=torch.float32)
 
 # %% ../nbs/03b-rewards.ipynb #30baa8a0
 class VarietyReward:
