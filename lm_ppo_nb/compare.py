@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from lm_ppo.cards import PERSON_SOURCES
 from lm_ppo.labels import Label, read_labels, log_time
 from lm_ppo.learner import RewardLearner
-from lm_ppo.reward_model import RewardModel, encoder_path, check_prior
+from lm_ppo.reward_model import RewardModel, check_prior
+from lm_ppo.data import encoder_path
 from lm_ppo.session import LabelSession
 
 # %% auto #0

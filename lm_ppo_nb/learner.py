@@ -8,7 +8,8 @@ import math, threading, time, traceback
 import torch
 from fastcore.basics import patch
 from lm_ppo.labels import Label, log_labels, to_examples
-from lm_ppo.reward_model import RewardModel, fit_head, fit_ensemble, agreement
+from lm_ppo.reward_model import RewardModel
+from lm_ppo.reward_fit import fit_head, fit_ensemble, agreement
 from lm_ppo.worker import Listeners, close_at_exit
 
 # %% auto #0

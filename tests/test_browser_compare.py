@@ -155,7 +155,8 @@ def _evaluate(state, labeller, before, after, n_fresh=24, n_fixed=32):
     from lm_ppo.compare import live_reward_model
     from lm_ppo.data import embedded_model_path, review_openings, QuerySampler
     from lm_ppo.learner import RewardLearner
-    from lm_ppo.reward_model import RewardModel, agreement
+    from lm_ppo.reward_model import RewardModel
+    from lm_ppo.reward_fit import agreement
     from lm_ppo.rewards import VaderReward
     from lm_ppo.rollout import generate
     path = embedded_model_path()
